@@ -1,0 +1,108 @@
+/*
+ * core/base — what every core module shares: the error type, a bounded
+ * growable buffer and small string helpers. Nothing here prints or exits.
+ *
+ *   err.c   struct tern_err: one error code plus one line of text, set once
+ *   buf.c   struct tbuf: a byte buffer with a hard ceiling (hostile input)
+ *   str.c   bounded number parsing, CR/LF/NUL checks, safe snprintf
+ *
+ * Ownership rule for all of core/: the caller owns what it passes in and the
+ * callee keeps nothing after it returns, unless a comment says otherwise.
+ */
+#ifndef TERN_BASE_LIB_H
+#define TERN_BASE_LIB_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define TERN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TERN_PRINTF(a, b)
+#endif
+
+/* Error codes are chosen by what the caller must do next; cmd/ maps them to
+ * sysexits in one place (cmd/exitcode.c). */
+enum tern_rc {
+    TERN_OK = 0,
+    TERN_ENOMEM,    /* out of memory */
+    TERN_EUSAGE,    /* bad command-line usage */
+    TERN_EDATA,     /* bad input data (message, address, header) */
+    TERN_ECONFIG,   /* bad or missing configuration: needs a human */
+    TERN_EIO,       /* local file system error */
+    TERN_ENOTFOUND, /* no such message, folder, account, file */
+    TERN_ECONN,     /* cannot reach the server (DNS, refused, dropped) */
+    TERN_ETIMEOUT,  /* server too slow: deadline passed */
+    TERN_ETLS,      /* TLS failed: certificate, pin, handshake */
+    TERN_ENOTLS,    /* server does not offer STARTTLS: refused to go on */
+    TERN_EPROTO,    /* server broke the protocol or exceeded a ceiling */
+    TERN_EAUTH,     /* server refused the credentials */
+    TERN_ETEMP,     /* server answered with a temporary failure (4xx, NO) */
+    TERN_EREFUSED,  /* server answered with a permanent failure (5xx) */
+    TERN_ENOTSUP,   /* server lacks a needed feature */
+    TERN_ELOCKED,   /* another tern holds the lock */
+    TERN_ECANCELED, /* interrupted by the user */
+    TERN_EINTERNAL, /* a bug or an unexpected library failure */
+};
+
+#define TERN_ERR_MSG_MAX 512
+
+struct tern_err {
+    enum tern_rc rc;
+    char msg[TERN_ERR_MSG_MAX]; /* one line, no trailing newline */
+};
+
+/* Record a failure in err (which may be NULL) unless one is already
+ * recorded: the first failure wins. Returns rc so callers can write
+ * `return tern_fail(err, TERN_EIO, "...")`. */
+enum tern_rc tern_fail(struct tern_err *err, enum tern_rc rc, const char *fmt, ...)
+    TERN_PRINTF(3, 4);
+enum tern_rc tern_failv(struct tern_err *err, enum tern_rc rc, const char *fmt, va_list ap);
+/* Forget a recorded failure (for callers that handled it). */
+void tern_err_clear(struct tern_err *err);
+/* Short English name of a code, for messages ("timed out"). */
+const char *tern_rc_str(enum tern_rc rc);
+/* True for failures that may go away by themselves (network, 4xx). */
+bool tern_rc_is_temporary(enum tern_rc rc);
+
+/* A byte buffer that refuses to grow past `max` (TERN_EPROTO). data is
+ * always NUL-terminated after a successful append, so it can be used as a
+ * string when the content has no NUL. */
+struct tbuf {
+    char *data; /* owned */
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 means SIZE_MAX / 2 */
+};
+
+void tbuf_init(struct tbuf *b, size_t max);
+void tbuf_free(struct tbuf *b); /* frees data, leaves b empty and usable */
+void tbuf_reset(struct tbuf *b); /* len = 0, memory kept */
+enum tern_rc tbuf_append(struct tbuf *b, const void *p, size_t n);
+enum tern_rc tbuf_putc(struct tbuf *b, char c);
+enum tern_rc tbuf_puts(struct tbuf *b, const char *s);
+enum tern_rc tbuf_printf(struct tbuf *b, const char *fmt, ...) TERN_PRINTF(2, 3);
+/* Hand the data to the caller (who frees it); b is left empty. */
+char *tbuf_steal(struct tbuf *b);
+
+/* Parse a decimal number made only of digits (no sign, no space) from
+ * s[0..n) into *out; fails on empty input, any non-digit or a value above
+ * max. The bounded parser for every number that comes from outside. */
+bool tern_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
+/* True when s holds CR, LF or NUL within its first n bytes, or when s is a
+ * C string with CR or LF (n == SIZE_MAX means use strlen). */
+bool tern_has_crlf(const char *s, size_t n);
+/* snprintf that reports truncation as failure (returns false). */
+bool tern_snprintf(char *dst, size_t size, const char *fmt, ...) TERN_PRINTF(3, 4);
+/* strdup that returns NULL on NULL input or out of memory. */
+char *tern_strdup(const char *s);
+char *tern_strndup(const char *s, size_t n);
+/* ASCII case-insensitive comparisons (locale-independent). */
+int tern_strcasecmp(const char *a, const char *b);
+int tern_strncasecmp(const char *a, const char *b, size_t n);
+/* Overwrite a secret before freeing it; NULL is fine. */
+void tern_free_secret(char *s);
+
+#endif
