@@ -6,6 +6,12 @@
  *   main.c       global options, the command table, dispatch
  *   exitcode.c   tern_rc -> sysexits, error printing
  *   accounts.c   `tern accounts`
+ *   fetch.c      `tern fetch`
+ *   list.c       `tern list`
+ *   read.c       `tern read`
+ *   attachments.c `tern attachments`
+ *   send.c       `tern send` and sendmail mode
+ *   queue.c      `tern queue`
  *   (one file per subcommand)
  */
 #ifndef TERN_CMD_H
@@ -13,6 +19,8 @@
 
 #include "core/base/lib.h"
 #include "core/config/lib.h"
+#include "core/driver/lib.h"
+#include "core/index/lib.h"
 
 #include <stdio.h>
 #include <sysexits.h>
@@ -48,5 +56,56 @@ void cmd_trace(void *arg, const char *line);
 
 /* Subcommands */
 int cmd_accounts(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_list(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_read(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_attachments(struct cmd_ctx *ctx, int argc, char **argv);
+/* read.c, shared with attachments.c: read a whole message from a file or
+ * "-" (stdin) with a size ceiling, printing any error (returns its exit
+ * code); and the configured html_filter if a config can be loaded. */
+int cmd_slurp_message(const char *path, char **buf, size_t *len);
+const char *cmd_html_filter(struct cmd_ctx *ctx);
+/* send.c: `tern send`, and sendmail mode (argv[0] is "sendmail") */
+int cmd_send(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_sendmail(int argc, char **argv);
+/* queue.c: `tern queue`. To flush the outbox from other commands (e.g. at
+ * the end of `tern fetch`), call outbox_flush() from core/outbox/lib.h. */
+int cmd_queue(struct cmd_ctx *ctx, int argc, char **argv);
+
+/* flag.c, move.c, delete.c, folders.c (IMAP engineer): an account opened
+ * for changes (lock, index; driver on demand), changes queued in the index
+ * and pushed to the server; offline, they stay queued for the next fetch.
+ * Other commands (e.g. `tern read` marking \Seen) may use these too. */
+struct cmd_mail {
+    struct cmd_ctx *ctx;
+    const struct tern_account *acc;  /* borrowed from ctx->cfg */
+    const struct acct_driver *drv;
+    struct index *ix;                /* owned */
+    struct acct_env env;
+    void *state;                     /* driver state, once opened */
+    char *secret;
+    int lock_fd;
+    bool global;                     /* conn_global_init done */
+};
+/* Each prints its own error and returns a sysexits code (0 on success). */
+int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m);
+void cmd_mail_close(struct cmd_mail *m);
+enum tern_rc cmd_mail_driver(struct cmd_mail *m, struct tern_err *err);
+int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids);
+/* Set/clear INDEX_FLAG_* bits locally, queue them (IMAP) and push. */
+int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add,
+                       unsigned del);
+/* Push `queued` changes; offline is a note on stderr, not a failure. */
+int cmd_mail_push(struct cmd_mail *m, size_t queued);
+struct index_folder;
+int cmd_mail_folder(struct cmd_mail *m, const char *cmd, const char *name,
+                    struct index_folder *f);
+int cmd_mail_queue(struct cmd_mail *m, const int64_t *ids, size_t n, enum index_op op,
+                   const struct index_folder *dest);
+void cmd_print_safe(FILE *f, const char *s); /* sanitised for the terminal */
+int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_move(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_folders(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

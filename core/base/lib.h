@@ -59,7 +59,8 @@ struct tern_err {
  * `return tern_fail(err, TERN_EIO, "...")`. */
 enum tern_rc tern_fail(struct tern_err *err, enum tern_rc rc, const char *fmt, ...)
     TERN_PRINTF(3, 4);
-enum tern_rc tern_failv(struct tern_err *err, enum tern_rc rc, const char *fmt, va_list ap);
+enum tern_rc tern_failv(struct tern_err *err, enum tern_rc rc, const char *fmt, va_list ap)
+    TERN_PRINTF(3, 0);
 /* Forget a recorded failure (for callers that handled it). */
 void tern_err_clear(struct tern_err *err);
 /* Short English name of a code, for messages ("timed out"). */

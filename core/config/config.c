@@ -2,6 +2,7 @@
 #include "private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,9 @@
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define CONFIG_MAX_ACCOUNTS 256
 #define CONFIG_MAX_FOLDERS 1024
+#define CONFIG_MAX_LIST 4096 /* lines of one repeatable key (bind, color) */
 
-enum key_type { K_STR, K_UINT, K_BOOL, K_INCOMING, K_TLS, K_AUTH, K_FOLDERS };
+enum key_type { K_STR, K_UINT, K_BOOL, K_INCOMING, K_TLS, K_AUTH, K_FOLDERS, K_LIST };
 
 struct key_def {
     const char *name;
@@ -58,7 +60,13 @@ static const struct key_def general_keys[] = {
     {"default_account", K_STR, GEN(default_account), 0},
     {"html_filter", K_STR, GEN(html_filter), 0},
     {"check_interval", K_UINT, GEN(check_interval), 86400},
+    /* Repeatable: each line is appended (the TUI checks the words). */
+    {"bind", K_LIST, GEN(binds), 0},
+    {"color", K_LIST, GEN(colors), 0},
 };
+/* K_LIST finds a list's count right after its array pointer. */
+_Static_assert(GEN(nbinds) == GEN(binds) + sizeof(char **), "binds/nbinds adjacent");
+_Static_assert(GEN(ncolors) == GEN(colors) + sizeof(char **), "colors/ncolors adjacent");
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -74,10 +82,14 @@ struct parser {
     struct tern_err *err;
 };
 
-static enum tern_rc perr(struct parser *p, const char *fmt, const char *a, const char *b)
+static enum tern_rc perr(struct parser *p, const char *fmt, ...) TERN_PRINTF(2, 3);
+static enum tern_rc perr(struct parser *p, const char *fmt, ...)
 {
     char msg[300];
-    snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return tern_fail(p->err, TERN_ECONFIG, "%s:%u: %s", p->name, p->line, msg);
 }
 
@@ -140,7 +152,7 @@ static enum tern_rc set_folders(struct parser *p, struct tern_account *a, const 
         if (*t) {
             if (a->nfolders >= CONFIG_MAX_FOLDERS) {
                 free(item);
-                return perr(p, "too many folders in %s", "folders", NULL);
+                return perr(p, "too many folders");
             }
             char **nf = realloc(a->folders, (a->nfolders + 1) * sizeof *nf);
             char *copy = tern_strdup(t);
@@ -159,7 +171,7 @@ static enum tern_rc set_folders(struct parser *p, struct tern_account *a, const 
             s++;
     }
     if (a->nfolders == 0)
-        return perr(p, "'folders' needs at least one folder name%s", NULL, NULL);
+        return perr(p, "'folders' needs at least one folder name");
     return TERN_OK;
 }
 
@@ -169,7 +181,7 @@ static enum tern_rc set_value(struct parser *p, void *base, const struct key_def
     switch (k->type) {
     case K_STR: {
         if (!*v)
-            return perr(p, "empty value for '%s'", k->name, NULL);
+            return perr(p, "empty value for '%s'", k->name);
         char *copy = tern_strdup(v);
         if (!copy)
             return tern_fail(p->err, TERN_ENOMEM, "out of memory");
@@ -216,6 +228,23 @@ static enum tern_rc set_value(struct parser *p, void *base, const struct key_def
         return TERN_OK;
     case K_FOLDERS:
         return set_folders(p, base, v);
+    case K_LIST: {
+        /* the count lives right after the array pointer */
+        char ***list = (char ***)field;
+        size_t *count = (size_t *)((char *)field + sizeof(char **));
+        if (!*v)
+            return perr(p, "empty value for '%s'", k->name);
+        if (*count >= CONFIG_MAX_LIST)
+            return perr(p, "too many '%s' lines", k->name);
+        char **nl = realloc(*list, (*count + 1) * sizeof *nl);
+        if (!nl)
+            return tern_fail(p->err, TERN_ENOMEM, "out of memory");
+        *list = nl;
+        if (!(nl[*count] = tern_strdup(v)))
+            return tern_fail(p->err, TERN_ENOMEM, "out of memory");
+        (*count)++;
+        return TERN_OK;
+    }
     }
     return TERN_EINTERNAL;
 }
@@ -228,7 +257,7 @@ static enum tern_rc handle_key(struct parser *p, char *key, char *value)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(table[i].name, key) != 0)
             continue;
-        if (seen[i])
+        if (seen[i] && table[i].type != K_LIST)
             return tern_fail(p->err, TERN_ECONFIG, "%s:%u: '%s' given twice in [%s%s]", p->name,
                              p->line, key, p->acct ? "account " : "", section_label(p));
         seen[i] = true;
@@ -266,15 +295,15 @@ static enum tern_rc open_section(struct parser *p, char *hdr)
         return TERN_OK;
     }
     if (strncmp(hdr, "account", 7) != 0 || (hdr[7] != ' ' && hdr[7] != '\t'))
-        return perr(p, "unknown section [%s] (expected [general] or [account NAME])", hdr, NULL);
+        return perr(p, "unknown section [%s] (expected [general] or [account NAME])", hdr);
     char *name = unquote(trim(hdr + 7));
     if (!valid_account_name(name))
-        return perr(p, "bad account name '%s' (letters, digits, . _ - @ + only)", name, NULL);
+        return perr(p, "bad account name '%s' (letters, digits, . _ - @ + only)", name);
     for (size_t i = 0; i < p->cfg->naccounts; i++)
         if (!strcmp(p->cfg->accounts[i].name, name))
-            return perr(p, "account '%s' defined twice", name, NULL);
+            return perr(p, "account '%s' defined twice", name);
     if (p->cfg->naccounts >= CONFIG_MAX_ACCOUNTS)
-        return perr(p, "too many accounts%s", NULL, NULL);
+        return perr(p, "too many accounts");
     struct tern_account *na =
         realloc(p->cfg->accounts, (p->cfg->naccounts + 1) * sizeof *na);
     if (!na)
@@ -398,7 +427,7 @@ enum tern_rc config_parse(const char *name, const char *text, size_t n, bool pri
         } else if (*s == '[') {
             char *end = strrchr(s, ']');
             if (!end || end[1] != '\0')
-                rc = perr(&p, "section header without closing ']'%s", NULL, NULL);
+                rc = perr(&p, "section header without closing ']'");
             else {
                 *end = '\0';
                 rc = open_section(&p, s + 1);
@@ -406,13 +435,13 @@ enum tern_rc config_parse(const char *name, const char *text, size_t n, bool pri
         } else {
             char *eq = strchr(s, '=');
             if (!eq)
-                rc = perr(&p, "expected 'key = value', got '%s'", s, NULL);
+                rc = perr(&p, "expected 'key = value', got '%s'", s);
             else {
                 *eq = '\0';
                 char *key = trim(s);
                 char *value = unquote(trim(eq + 1));
                 if (!*key)
-                    rc = perr(&p, "missing key before '='%s", NULL, NULL);
+                    rc = perr(&p, "missing key before '='");
                 else
                     rc = handle_key(&p, key, value);
             }
@@ -507,6 +536,12 @@ void config_free(struct tern_config **pcfg)
     free(cfg->path);
     free(cfg->default_account);
     free(cfg->html_filter);
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        free(cfg->binds[i]);
+    free(cfg->binds);
+    for (size_t i = 0; i < cfg->ncolors; i++)
+        free(cfg->colors[i]);
+    free(cfg->colors);
     free(cfg);
     *pcfg = NULL;
 }

@@ -58,6 +58,10 @@ struct tern_config {
     char *default_account;   /* [general] default_account, or the first */
     char *html_filter;       /* command turning text/html into text */
     unsigned check_interval; /* TUI: seconds between new-mail checks */
+    char **binds;            /* TUI: each `bind = CONTEXT KEY ACTION` line, in order */
+    size_t nbinds;
+    char **colors;           /* TUI: each `color = OBJECT FG [BG]` line, in order */
+    size_t ncolors;
     bool file_private;       /* not readable by group or others */
     struct tern_account *accounts;
     size_t naccounts;

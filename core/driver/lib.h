@@ -65,6 +65,24 @@ struct acct_driver {
      * success *path (caller frees) names a file holding the raw message.
      * NULL for drivers whose bodies are always local (POP3). */
     enum tern_rc (*fetch_body)(void *state, int64_t id, char **path, struct tern_err *err);
+    /* Send the changes queued in the index (index_pending_add: flag
+     * changes, moves, deletes) to the server now, without a full sync.
+     * Callers queue first (and set the index's flags for the user to
+     * see), then call push; when the server cannot be reached the queue
+     * stays and the next sync replays it. A change the server refuses for
+     * good (no such folder, ...) is dropped from the queue and reported in
+     * err after the others were sent; a queued change for a message the
+     * server expunged meanwhile is dropped silently. stats count what was
+     * applied (flags_changed, expunged). NULL for drivers whose flags are
+     * local only (POP3: callers just update the index and queue nothing;
+     * caps lacks ACCT_CAP_FLAGS_REMOTE). */
+    enum tern_rc (*push)(void *state, struct acct_sync_stats *stats, struct tern_err *err);
+    /* Refresh the index's folder table from the server: names (UTF-8
+     * display name and raw remote name), hierarchy delimiter, subscription,
+     * special use. Folders gone from the server are deleted from the index
+     * with their messages and cached bodies. NULL for single-folder
+     * drivers (caps lacks ACCT_CAP_FOLDERS). */
+    enum tern_rc (*list_folders)(void *state, struct tern_err *err);
     /* Send LOGOUT/QUIT (committing POP3 deletions) and free state. */
     enum tern_rc (*close)(void **state, struct tern_err *err);
 };

@@ -212,6 +212,40 @@ static void test_bad_inputs(void)
     bad("[general]\ncheck_interval = lots\n", "'check_interval' must be a whole number");
 }
 
+/* bind and color may repeat; each line is kept, in order, as written. */
+static void test_repeated_tui_keys(void)
+{
+    struct tern_err err;
+    struct tern_config *cfg = parse("[general]\nbind = index j next\ncheck_interval = 60\n"
+                                    "bind = pager <Space> next-page\ncolor = quoted green default\n"
+                                    "bind = index,pager x quit\n[account w]\n" BASE,
+                                    false, &err);
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    CHECK_INT(cfg->nbinds, 3);
+    CHECK_STR(cfg->binds[0], "index j next");
+    CHECK_STR(cfg->binds[1], "pager <Space> next-page");
+    CHECK_STR(cfg->binds[2], "index,pager x quit");
+    CHECK_INT(cfg->ncolors, 1);
+    CHECK_STR(cfg->colors[0], "quoted green default");
+    CHECK_INT(cfg->check_interval, 60);
+    config_free(&cfg);
+    cfg = parse("[account w]\n" BASE, false, &err);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK_INT(cfg->nbinds, 0);
+        CHECK(cfg->binds == NULL);
+        CHECK_INT(cfg->ncolors, 0);
+    }
+    config_free(&cfg);
+    bad("[general]\nbind =\n", "empty value for 'bind'");
+    /* only [general] has them */
+    bad("[account w]\n" BASE "bind = index j next\n", "unknown key 'bind' in [account w]");
+    /* other keys still refuse to repeat */
+    bad("[general]\ncheck_interval = 1\ncheck_interval = 2\n", "'check_interval' given twice");
+}
+
 static void test_nul_and_empty(void)
 {
     struct tern_err err = {0};
@@ -288,6 +322,7 @@ int main(void)
     test_literal_password();
     test_password_command();
     test_bad_inputs();
+    test_repeated_tui_keys();
     test_nul_and_empty();
     test_load_file();
     test_paths();

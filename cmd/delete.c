@@ -1,0 +1,115 @@
+/*
+ * `tern delete [-a ACCOUNT] [--expunge] ID...`: move messages to the Trash
+ * folder (the special-use \Trash folder, else one named Trash), or remove
+ * them for good with --expunge (and for messages already in Trash).
+ * Queued and sent like `tern move`.
+ */
+#include "cmd.h"
+#include "core/index/lib.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct trash {
+    int64_t special, named;
+};
+
+static int find_trash(void *arg, const struct index_folder *f)
+{
+    struct trash *t = arg;
+    if (f->special_use == INDEX_SPECIAL_TRASH && !t->special)
+        t->special = f->id;
+    if (!tern_strcasecmp(f->name, "Trash") && !t->named)
+        t->named = f->id;
+    return 0;
+}
+
+int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    const char *account = NULL;
+    bool expunge = false;
+    char **idargs = calloc((size_t)argc + 1, sizeof *idargs);
+    size_t nid = 0;
+    if (!idargs)
+        return EX_OSERR;
+    int ex = EX_OK;
+    for (int i = 1; i < argc && !ex; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
+            if (++i >= argc)
+                ex = cmd_usage("delete", "%s needs an account name", a);
+            else
+                account = argv[i];
+        } else if (!strncmp(a, "--account=", 10)) {
+            account = a + 10;
+        } else if (!strcmp(a, "--expunge")) {
+            expunge = true;
+        } else if (a[0] == '-') {
+            ex = cmd_usage("delete", "unknown option '%s'", a);
+        } else {
+            idargs[nid++] = argv[i];
+        }
+    }
+    if (!ex && !nid)
+        ex = cmd_usage("delete", "need at least one message ID");
+    int64_t *ids = calloc(nid + 1, sizeof *ids);
+    if (!ex && !ids)
+        ex = EX_OSERR;
+    if (!ex)
+        ex = cmd_mail_ids("delete", idargs, nid, ids);
+    struct cmd_mail m;
+    if (ex || (ex = cmd_mail_open(ctx, account, &m))) {
+        free(ids);
+        free(idargs);
+        return ex;
+    }
+    if (!(m.drv->caps & ACCT_CAP_FLAGS_REMOTE))
+        ex = cmd_usage("delete", "account '%s' keeps mail locally; deleting is not "
+                                 "supported for it yet",
+                       m.acc->name);
+    struct trash t = {0};
+    struct tern_err err = {0};
+    if (!ex && !expunge && index_folder_list(m.ix, find_trash, &t, &err))
+        ex = cmd_report(&err);
+    int64_t trash = t.special ? t.special : t.named;
+    if (!ex && !expunge && !trash) {
+        fprintf(stderr, "tern delete: account has no Trash folder (special-use \\Trash or named "
+                        "Trash); use --expunge to delete for good\n");
+        ex = EX_NOINPUT;
+    }
+    struct index_folder tf = {0};
+    if (!ex && trash && index_folder_get(m.ix, trash, NULL, &tf, &err))
+        ex = cmd_report(&err);
+    /* messages already in Trash (or all, with --expunge) go for good */
+    int64_t *to_trash = calloc(nid + 1, sizeof *to_trash), *to_expunge = calloc(nid + 1, sizeof *to_expunge);
+    size_t nt = 0, ne = 0;
+    if (!ex && (!to_trash || !to_expunge))
+        ex = EX_OSERR;
+    for (size_t i = 0; i < nid && !ex; i++) {
+        struct index_msg msg;
+        index_msg_init(&msg);
+        enum tern_rc rc = index_msg_get(m.ix, ids[i], &msg, &err);
+        if (rc == TERN_ENOTFOUND) {
+            fprintf(stderr, "tern delete: no message with ID %lld\n", (long long)ids[i]);
+            ex = EX_NOINPUT;
+        } else if (rc) {
+            ex = cmd_report(&err);
+        } else if (expunge || msg.folder_id == trash) {
+            to_expunge[ne++] = ids[i];
+        } else {
+            to_trash[nt++] = ids[i];
+        }
+        index_msg_clear(&msg);
+    }
+    if (!ex && nt)
+        ex = cmd_mail_queue(&m, to_trash, nt, INDEX_OP_MOVE, &tf);
+    if (!ex && ne)
+        ex = cmd_mail_queue(&m, to_expunge, ne, INDEX_OP_DELETE, NULL);
+    index_folder_clear(&tf);
+    cmd_mail_close(&m);
+    free(to_trash);
+    free(to_expunge);
+    free(ids);
+    free(idargs);
+    return ex;
+}

@@ -1,0 +1,280 @@
+/*
+ * `tern flag ID... +seen|-seen|+flagged|-flagged|+answered|-answered`, and
+ * what flag/move/delete/folders share: an account opened for changes
+ * (account lock, index, driver on demand) and the queue-then-push step.
+ *
+ * Every change is first made in the local index (flags: at once, for the
+ * user to see) and queued there (index_pending_add); then the driver's
+ * push sends the queue. When the server cannot be reached the queue
+ * stays, and the next `tern fetch` replays it. POP3 accounts keep flags
+ * locally only: nothing is queued.
+ *
+ * The lock is the account layer's (<data_dir>/lock, flock, never waits),
+ * taken here the same way so a change never races a running fetch.
+ * (When core/account grows account_index()/account_push(), this helper
+ * becomes a thin wrapper over it.)
+ */
+#include "cmd.h"
+#include "core/account/lib.h"
+#include "core/charset/lib.h"
+#include "core/index/lib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+void cmd_print_safe(FILE *f, const char *s)
+{
+    char *t = safe_text_dup(s ? s : "", s ? strlen(s) : 0, 0);
+    fputs(t ? t : "?", f);
+    free(t);
+}
+
+static int fail(struct cmd_mail *m, const struct tern_err *err)
+{
+    if (m->acc) {
+        fputs("tern: ", stderr);
+        cmd_print_safe(stderr, m->acc->name);
+        fputs(": ", stderr);
+        cmd_print_safe(stderr, err->msg[0] ? err->msg : tern_rc_str(err->rc));
+        fputc('\n', stderr);
+        return cmd_exit_code(err->rc);
+    }
+    return cmd_report(err);
+}
+
+int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m)
+{
+    memset(m, 0, sizeof *m);
+    m->lock_fd = -1;
+    int ex = cmd_load_config(ctx);
+    if (ex)
+        return ex;
+    m->ctx = ctx;
+    m->acc = config_account(ctx->cfg, account);
+    if (!m->acc)
+        return account ? cmd_usage(NULL, "no account named '%s'", account)
+                       : cmd_usage(NULL, "no account configured");
+    struct tern_err err = {0};
+    enum tern_rc rc = acct_driver_for(m->acc, &m->drv, &err);
+    if (!rc)
+        rc = acct_mkdir_p(m->acc->data_dir, &err);
+    struct tbuf path;
+    tbuf_init(&path, 0);
+    if (!rc && tbuf_printf(&path, "%s/%s", m->acc->data_dir, ACCT_LOCK_NAME))
+        rc = tern_fail(&err, TERN_ENOMEM, "out of memory");
+    if (!rc && (m->lock_fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        rc = tern_fail(&err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
+    if (!rc) {
+        int r;
+        while ((r = flock(m->lock_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+            ;
+        if (r < 0)
+            rc = errno == EWOULDBLOCK
+                     ? tern_fail(&err, TERN_ELOCKED,
+                                 "another tern is using this account; try again shortly")
+                     : tern_fail(&err, TERN_EIO, "cannot lock %s: %s", path.data,
+                                 strerror(errno));
+    }
+    tbuf_free(&path);
+    if (!rc)
+        rc = index_open_dir(m->acc->data_dir, 0, &m->ix, &err);
+    if (rc) {
+        ex = fail(m, &err);
+        cmd_mail_close(m);
+        return ex;
+    }
+    return EX_OK;
+}
+
+enum tern_rc cmd_mail_driver(struct cmd_mail *m, struct tern_err *err)
+{
+    if (m->state)
+        return TERN_OK;
+    enum tern_rc rc = TERN_OK;
+    if (!m->secret)
+        rc = account_secret(m->acc, false, &m->secret, err);
+    if (!rc && !m->global) {
+        rc = conn_global_init(err);
+        m->global = rc == TERN_OK;
+    }
+    if (rc)
+        return rc;
+    m->env.cfg = m->acc;
+    m->env.index = m->ix;
+    m->env.secret = m->secret;
+    m->env.trace = m->ctx->debug ? cmd_trace : NULL;
+    return m->drv->open(&m->env, &m->state, err);
+}
+
+void cmd_mail_close(struct cmd_mail *m)
+{
+    if (m->state && m->drv->close) {
+        struct tern_err ignore = {0};
+        m->drv->close(&m->state, &ignore);
+    }
+    index_close(&m->ix);
+    tern_free_secret(m->secret);
+    m->secret = NULL;
+    if (m->global)
+        conn_global_cleanup();
+    m->global = false;
+    if (m->lock_fd >= 0)
+        close(m->lock_fd);
+    m->lock_fd = -1;
+}
+
+/* Network and server-busy failures leave the queue for the next fetch. */
+static bool offline_failure(enum tern_rc rc)
+{
+    return rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETEMP;
+}
+
+int cmd_mail_push(struct cmd_mail *m, size_t queued)
+{
+    if (!queued || !m->drv->push || !(m->drv->caps & ACCT_CAP_FLAGS_REMOTE))
+        return EX_OK;
+    struct tern_err err = {0};
+    struct acct_sync_stats st = {0};
+    enum tern_rc rc = cmd_mail_driver(m, &err);
+    if (!rc)
+        rc = m->drv->push(m->state, &st, &err);
+    if (!rc)
+        return EX_OK;
+    if (offline_failure(rc)) {
+        if (!m->ctx->quiet) {
+            fputs("tern: ", stderr);
+            cmd_print_safe(stderr, m->acc->name);
+            fprintf(stderr, ": offline (");
+            cmd_print_safe(stderr, err.msg[0] ? err.msg : tern_rc_str(rc));
+            fprintf(stderr, "); %zu change%s queued for the next fetch\n", queued,
+                    queued == 1 ? "" : "s");
+        }
+        return EX_OK;
+    }
+    return fail(m, &err);
+}
+
+int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        if (!tern_parse_u64(args[i], strlen(args[i]), INT64_MAX, &v) || v == 0)
+            return cmd_usage(cmd, "'%s' is not a message ID", args[i]);
+        ids[i] = (int64_t)v;
+    }
+    return EX_OK;
+}
+
+int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add,
+                       unsigned del)
+{
+    struct tern_err err = {0};
+    bool remote = (m->drv->caps & ACCT_CAP_FLAGS_REMOTE) != 0;
+    enum tern_rc rc = index_begin(m->ix, &err);
+    size_t queued = 0;
+    char arg[24];
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct index_msg msg;
+        index_msg_init(&msg);
+        rc = index_msg_get(m->ix, ids[i], &msg, &err);
+        if (rc == TERN_ENOTFOUND) {
+            tern_err_clear(&err);
+            rc = tern_fail(&err, TERN_ENOTFOUND, "no message with ID %lld", (long long)ids[i]);
+        }
+        unsigned flags = (msg.flags | add) & ~del;
+        if (!rc && flags != msg.flags)
+            rc = index_msg_set_flags(m->ix, ids[i], flags, NULL, &err);
+        if (!rc && remote && add) {
+            snprintf(arg, sizeof arg, "%u", add);
+            rc = index_pending_add(m->ix, ids[i], INDEX_OP_FLAG_ADD, arg, NULL, &err);
+            queued++;
+        }
+        if (!rc && remote && del) {
+            snprintf(arg, sizeof arg, "%u", del);
+            rc = index_pending_add(m->ix, ids[i], INDEX_OP_FLAG_DEL, arg, NULL, &err);
+            queued++;
+        }
+        index_msg_clear(&msg);
+    }
+    if (!rc)
+        rc = index_commit(m->ix, &err);
+    if (rc) {
+        index_rollback(m->ix);
+        return fail(m, &err);
+    }
+    return cmd_mail_push(m, queued);
+}
+
+static bool parse_op(const char *a, unsigned *add, unsigned *del)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"seen", INDEX_FLAG_SEEN},
+                 {"read", INDEX_FLAG_SEEN},
+                 {"flagged", INDEX_FLAG_FLAGGED},
+                 {"answered", INDEX_FLAG_ANSWERED}};
+    if (a[0] != '+' && a[0] != '-')
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (tern_strcasecmp(a + 1, names[i].name) == 0) {
+            if (a[0] == '+') {
+                *add |= names[i].bit;
+                *del &= ~names[i].bit;
+            } else {
+                *del |= names[i].bit;
+                *add &= ~names[i].bit;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    const char *account = NULL;
+    unsigned add = 0, del = 0;
+    char **idargs = calloc((size_t)argc + 1, sizeof *idargs);
+    size_t nid = 0;
+    if (!idargs)
+        return EX_OSERR;
+    int ex = EX_OK;
+    for (int i = 1; i < argc && !ex; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
+            if (++i >= argc)
+                ex = cmd_usage("flag", "%s needs an account name", a);
+            else
+                account = argv[i];
+        } else if (!strncmp(a, "--account=", 10)) {
+            account = a + 10;
+        } else if (a[0] == '+' || (a[0] == '-' && a[1] && (a[1] < '0' || a[1] > '9'))) {
+            if (!parse_op(a, &add, &del))
+                ex = cmd_usage("flag", "unknown flag change '%s' (use +seen -seen +flagged "
+                                       "-flagged +answered -answered)",
+                               a);
+        } else {
+            idargs[nid++] = argv[i];
+        }
+    }
+    int64_t *ids = calloc(nid + 1, sizeof *ids);
+    if (!ex && !ids)
+        ex = EX_OSERR;
+    if (!ex && (!nid || !(add | del)))
+        ex = cmd_usage("flag", "need at least one message ID and one flag change");
+    if (!ex)
+        ex = cmd_mail_ids("flag", idargs, nid, ids);
+    struct cmd_mail m;
+    if (!ex && !(ex = cmd_mail_open(ctx, account, &m))) {
+        ex = cmd_mail_set_flags(&m, ids, nid, add, del);
+        cmd_mail_close(&m);
+    }
+    free(ids);
+    free(idargs);
+    return ex;
+}
