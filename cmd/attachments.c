@@ -1,6 +1,7 @@
-/* `tern attachments --file FILE [--save DIR]`: list or save the
- * attachments of one message. Names and saving rules are core/mime's
- * (mime_safe_filename, mime_save_part). */
+/* `tern attachments ID|--file FILE [--save DIR]`: list or save the
+ * attachments of one message (by ID: found and fetched like `tern read
+ * ID`, see cmd_msg_open; never marked seen). Names and saving rules are
+ * core/mime's (mime_safe_filename, mime_save_part). */
 #include "cmd.h"
 #include "core/charset/lib.h"
 #include "core/mime/lib.h"
@@ -18,8 +19,7 @@ static void put_safe(struct tbuf *out, const char *s)
 
 int cmd_attachments(struct cmd_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
-    const char *file = NULL, *dir = NULL;
+    const char *file = NULL, *dir = NULL, *account = NULL, *idarg = NULL;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -35,22 +35,46 @@ int cmd_attachments(struct cmd_ctx *ctx, int argc, char **argv)
             dir = argv[i];
         } else if (!strncmp(a, "--save=", 7)) {
             dir = a + 7;
+        } else if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
+            if (++i >= argc)
+                return cmd_usage("attachments", "%s needs an account name", a);
+            account = argv[i];
+        } else if (!strncmp(a, "--account=", 10)) {
+            account = a + 10;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (a[0] == '-' && a[1]) {
             return cmd_usage("attachments", "unknown option '%s'", a);
+        } else if (idarg) {
+            return cmd_usage("attachments", "one message at a time ('%s' and '%s')", idarg, a);
         } else {
-            return cmd_usage("attachments",
-                             "reading by message ID is not available yet; use --file");
+            idarg = a;
         }
     }
-    if (!file)
-        return cmd_usage("attachments", "which message? use --file FILE");
+    if (!file && !idarg)
+        return cmd_usage("attachments",
+                         "which message? give its ID (see tern list) or --file FILE");
+    if (file && idarg)
+        return cmd_usage("attachments", "give a message ID or --file, not both");
+    if (file && account)
+        return cmd_usage("attachments", "-a goes with a message ID, not with --file");
     if (dir && !*dir)
         return cmd_usage("attachments", "--save needs a directory");
+    struct cmd_msg msg = {0};
+    int ex = idarg ? cmd_msg_open(ctx, "attachments", account, idarg, &msg) : EX_OK;
+    if (ex)
+        return ex;
+    if (idarg)
+        file = msg.path;
     char *buf = NULL;
     size_t len = 0;
-    int ex = cmd_slurp_message(file, &buf, &len);
+    ex = cmd_slurp_message(file, &buf, &len);
+    /* The file is read: let go of the account (lock, connection) before
+     * writing anything. */
+    if (idarg) {
+        cmd_msg_close(&msg);
+        file = NULL;
+    }
     if (ex)
         return ex;
     struct tern_err err = {0};

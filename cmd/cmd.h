@@ -65,6 +65,20 @@ int cmd_attachments(struct cmd_ctx *ctx, int argc, char **argv);
  * code); and the configured html_filter if a config can be loaded. */
 int cmd_slurp_message(const char *path, char **buf, size_t *len);
 const char *cmd_html_filter(struct cmd_ctx *ctx);
+/* read.c, shared with attachments.c: message ID -> a local file with its
+ * raw bytes (account lookup, lock, body fetched when not cached; see
+ * core/account message.c). cmd_msg_open prints its own error. */
+struct acct_local;
+struct cmd_msg {
+    const struct tern_account *acc; /* borrowed from ctx->cfg */
+    struct acct_local *acct;        /* owned */
+    int64_t id;
+    char *path;                     /* owned */
+    bool global;                    /* conn_global_init done */
+};
+int cmd_msg_open(struct cmd_ctx *ctx, const char *cmd, const char *account, const char *idarg,
+                 struct cmd_msg *m);
+void cmd_msg_close(struct cmd_msg *m);
 /* send.c: `tern send`, and sendmail mode (argv[0] is "sendmail") */
 int cmd_send(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_sendmail(int argc, char **argv);
@@ -107,5 +121,11 @@ int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_move(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_folders(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_tui(struct cmd_ctx *ctx, int argc, char **argv); /* tui.c */
+/* doctor.c, account_add.c, complete.c (setup engineer): `tern doctor`,
+ * `tern account add`, and `tern complete` for the shell completions. */
+int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_account(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_complete(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -64,8 +64,9 @@ int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv)
         return ex;
     }
     if (!(m.drv->caps & ACCT_CAP_FLAGS_REMOTE))
-        ex = cmd_usage("delete", "account '%s' keeps mail locally; deleting is not "
-                                 "supported for it yet",
+        ex = cmd_usage("delete",
+                       "account '%s' keeps mail locally; deleting is not "
+                       "supported for it yet",
                        m.acc->name);
     struct trash t = {0};
     struct tern_err err = {0};
@@ -81,7 +82,8 @@ int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv)
     if (!ex && trash && index_folder_get(m.ix, trash, NULL, &tf, &err))
         ex = cmd_report(&err);
     /* messages already in Trash (or all, with --expunge) go for good */
-    int64_t *to_trash = calloc(nid + 1, sizeof *to_trash), *to_expunge = calloc(nid + 1, sizeof *to_expunge);
+    int64_t *to_trash = calloc(nid + 1, sizeof *to_trash),
+            *to_expunge = calloc(nid + 1, sizeof *to_expunge);
     size_t nt = 0, ne = 0;
     if (!ex && (!to_trash || !to_expunge))
         ex = EX_OSERR;

@@ -76,8 +76,7 @@ int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m)
             rc = errno == EWOULDBLOCK
                      ? tern_fail(&err, TERN_ELOCKED,
                                  "another tern is using this account; try again shortly")
-                     : tern_fail(&err, TERN_EIO, "cannot lock %s: %s", path.data,
-                                 strerror(errno));
+                     : tern_fail(&err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(errno));
     }
     tbuf_free(&path);
     if (!rc)
@@ -169,8 +168,7 @@ int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids)
     return EX_OK;
 }
 
-int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add,
-                       unsigned del)
+int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add, unsigned del)
 {
     struct tern_err err = {0};
     bool remote = (m->drv->caps & ACCT_CAP_FLAGS_REMOTE) != 0;
@@ -255,8 +253,9 @@ int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv)
             account = a + 10;
         } else if (a[0] == '+' || (a[0] == '-' && a[1] && (a[1] < '0' || a[1] > '9'))) {
             if (!parse_op(a, &add, &del))
-                ex = cmd_usage("flag", "unknown flag change '%s' (use +seen -seen +flagged "
-                                       "-flagged +answered -answered)",
+                ex = cmd_usage("flag",
+                               "unknown flag change '%s' (use +seen -seen +flagged "
+                               "-flagged +answered -answered)",
                                a);
         } else {
             idargs[nid++] = argv[i];

@@ -15,12 +15,18 @@
 static const char *special_name(enum index_special s)
 {
     switch (s) {
-    case INDEX_SPECIAL_SENT: return "sent";
-    case INDEX_SPECIAL_DRAFTS: return "drafts";
-    case INDEX_SPECIAL_TRASH: return "trash";
-    case INDEX_SPECIAL_JUNK: return "junk";
-    case INDEX_SPECIAL_ARCHIVE: return "archive";
-    case INDEX_SPECIAL_NONE: break;
+    case INDEX_SPECIAL_SENT:
+        return "sent";
+    case INDEX_SPECIAL_DRAFTS:
+        return "drafts";
+    case INDEX_SPECIAL_TRASH:
+        return "trash";
+    case INDEX_SPECIAL_JUNK:
+        return "junk";
+    case INDEX_SPECIAL_ARCHIVE:
+        return "archive";
+    case INDEX_SPECIAL_NONE:
+        break;
     }
     return NULL;
 }

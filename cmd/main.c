@@ -4,6 +4,7 @@
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct cmd_def commands[] = {
     {"accounts", cmd_accounts, "accounts [--json]",
@@ -52,18 +53,28 @@ static const struct cmd_def commands[] = {
      "another tern is fetching is skipped with a message. Exit status: the worst of the\n"
      "accounts: 0 all fine, 75 temporary (network, server busy, account locked), 77\n"
      "credentials refused, 78 configuration error; see tern(1)."},
-    {"read", cmd_read, "read --file FILE|- [--json | --raw]",
-     "Show one message from a file (- reads stdin); no account is needed. Prints From, To,\n"
-     "Cc, Date and Subject, decoded, then the text: text/plain preferred, HTML turned into\n"
-     "text by html_filter (see tern.conf(5)) or the built-in converter, then the list of\n"
+    {"read", cmd_read,
+     "read [-a ACCOUNT] ID [--json | --raw] [--no-mark] | read --file FILE|- [--json | --raw]",
+     "Show one message: by its ID from tern list, or from a file (- reads stdin; no account\n"
+     "is needed). An ID is looked up in the default account (or -a ACCOUNT), else in the\n"
+     "one other account that has it. An IMAP body not downloaded yet is fetched now\n"
+     "(without setting \\Seen) and kept, so it reads offline later. After showing it, the\n"
+     "message is marked seen: IMAP on the server, or queued for the next fetch when\n"
+     "offline; POP3 locally. --no-mark leaves it unread. Prints From, To, Cc, Date and\n"
+     "Subject, decoded, then the text: text/plain preferred, HTML turned into text by\n"
+     "html_filter (see tern.conf(5)) or the built-in converter, then the list of\n"
      "attachments. Everything is made safe for the terminal. --json prints one object with\n"
      "the fields from, to, cc (arrays of {name, address}), subject, date (RFC 3339 UTC or\n"
      "null), message_id, text (or null) and attachments (array of {filename, content_type,\n"
      "size}). --raw prints the message as it is; on a terminal, escape sequences and other\n"
-     "control characters are replaced."},
-    {"attachments", cmd_attachments, "attachments --file FILE|- [--save DIR] [--json]",
-     "List the attachments of one message from a file: number, decoded size in bytes,\n"
-     "content type and name, tab-separated. --save DIR writes each into DIR under its name\n"
+     "control characters are replaced. Exit status: 66 no such ID, 64 an ID in several\n"
+     "accounts without -a, 75 the body is not here and the server cannot be reached."},
+    {"attachments", cmd_attachments,
+     "attachments [-a ACCOUNT] ID [--save DIR] [--json] | attachments --file FILE|- [--save DIR]"
+     " [--json]",
+     "List the attachments of one message, by ID (found and fetched as by tern read; it is\n"
+     "not marked seen) or from a file: number, decoded size in bytes, content type and\n"
+     "name, tab-separated. --save DIR writes each into DIR under its name\n"
      "reduced to a safe file name (no path, no leading dot or dash, no control characters;\n"
      "attachment-N.EXT when it has none), never replacing an existing file or following a\n"
      "symlink (\"name (1).ext\" is used instead), mode 0600, and prints the paths written.\n"
@@ -98,6 +109,51 @@ static const struct cmd_def commands[] = {
      "array of objects with the fields account, id, state, attempts, created, next_try,\n"
      "last_try, size, from, rcpts, subject, error. Exit status of --flush: 0 all sent, 75\n"
      "something still queued, 69 something refused."},
+    {"tui", cmd_tui, "tui [-a ACCOUNT]",
+     "The full-screen interface (also what a bare `tern` opens on a terminal): folders with\n"
+     "unread counts, the message index (threads or a flat list, sorted by date, sender or\n"
+     "subject), the pager, attachments, and writing, replying and forwarding through\n"
+     "$VISUAL or $EDITOR. Keys are like mutt's and can be changed with `bind` lines in\n"
+     "[general] (see tern.conf(5)); '?' shows them. Network work runs in the background:\n"
+     "new mail is checked every check_interval seconds and with '$'."},
+    {"account", cmd_account,
+     "account add [--name NAME] [--address ADDR] [--incoming imap|pop3] [--host HOST]"
+     " [--port N | --ports LIST] [--tls implicit|starttls] [--smtp-host HOST|none]"
+     " [--smtp-port N | --smtp-ports LIST] [--smtp-tls implicit|starttls] [--user LOGIN]"
+     " [--password-command CMD] [--ca-file FILE] [--pin sha256//...] [--real-name NAME]"
+     " [--keep] [--no-probe] [--yes]",
+     "Add an account to the config file. On a terminal it asks for what the options do not\n"
+     "give: the address, IMAP or POP3, the server names (imap.DOMAIN, pop.DOMAIN and\n"
+     "smtp.DOMAIN suggested) and a command that prints the password (tern never stores the\n"
+     "password itself). It tries the secure ports in order, keeping the first that works:\n"
+     "993 (TLS) then 143 (STARTTLS) for IMAP, 995 then 110 for POP3, 465 then 587 for SMTP;\n"
+     "--port N tries both TLS modes on N, --ports '993/implicit,143' any list. There is no\n"
+     "plaintext mode. A certificate tern does not trust is shown and can be pinned. Then it\n"
+     "logs in once to check the password and appends an [account NAME] section to the\n"
+     "config file, keeping the rest of the file and its comments; a missing file is created\n"
+     "with mode 0600. Without a terminal, --address, --incoming, --host and\n"
+     "--password-command are needed (--smtp-host none: no sending). --no-probe writes the\n"
+     "section without connecting. Exit status as tern doctor's when a check fails."},
+    {"doctor", cmd_doctor,
+     "doctor [-a ACCOUNT]... [--json] | doctor --trust [-a ACCOUNT] [--yes] [--replace]",
+     "Check each account (or each -a ACCOUNT), receiving and sending separately, and print\n"
+     "every step with a mark and one line: configuration, name resolves, TCP connect\n"
+     "(refused / timed out), TLS mode (does the port expect TLS from the first byte or\n"
+     "STARTTLS?), STARTTLS offered, certificate (issuer, expiry, SHA-256 fingerprint and how\n"
+     "to trust it when it fails), capabilities, password command, login, then the IMAP\n"
+     "folders and Sent folder, the POP3 message count and `keep`, and the outbox. A verdict\n"
+     "in plain words ends each account. Passwords only ever go over TLS. --json prints\n"
+     "{\"accounts\":[{\"name\", \"receiving\":{\"ok\", \"steps\":[{\"step\", \"ok\",\n"
+     "\"detail\"}]}, \"sending\":{...}}]}. Exit status: the worst step (0 all fine, 75\n"
+     "network, 69 TLS or STARTTLS, 77 password refused, 78 configuration).\n"
+     "--trust shows the certificate of the account's server (subject, issuer, expiry,\n"
+     "SHA-256 fingerprint) and offers to write its key as pin = sha256//... into the\n"
+     "account's section (--yes: without asking). A key that differs from the pinned one is\n"
+     "an error; --replace pins the new key."},
+    {"complete", cmd_complete, "complete commands|accounts|folders [-a ACCOUNT]",
+     "Print words for shell completion, one per line: the commands, the account names, or\n"
+     "the folders of an account from its local index (never the network). The bash, zsh\n"
+     "and fish completions installed with tern call this."},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -166,6 +222,14 @@ int main(int argc, char **argv)
         }
     }
     if (i >= argc) {
+        /* A bare `tern` on a terminal opens the TUI; elsewhere it is a
+         * usage error that prints the help. */
+        if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+            char *targv[] = {(char *)"tui", NULL};
+            int ex = cmd_tui(&ctx, 1, targv);
+            config_free(&ctx.cfg);
+            return ex;
+        }
         print_help(stderr);
         return EX_USAGE;
     }

@@ -13,8 +13,7 @@
 
 /* The folder called `name`; refreshes the folder list from the server
  * once when it is not known locally. */
-int cmd_mail_folder(struct cmd_mail *m, const char *cmd, const char *name,
-                    struct index_folder *f)
+int cmd_mail_folder(struct cmd_mail *m, const char *cmd, const char *name, struct index_folder *f)
 {
     struct tern_err err = {0};
     const char *look = tern_strcasecmp(name, "INBOX") == 0 ? "INBOX" : name;
@@ -58,11 +57,10 @@ int cmd_mail_queue(struct cmd_mail *m, const int64_t *ids, size_t n, enum index_
         }
         if (!rc && !(op == INDEX_OP_MOVE && msg.folder_id == dest->id)) {
             if (op == INDEX_OP_DELETE && !(msg.flags & INDEX_FLAG_DELETED))
-                rc = index_msg_set_flags(m->ix, ids[i], msg.flags | INDEX_FLAG_DELETED, NULL,
-                                         &err);
+                rc = index_msg_set_flags(m->ix, ids[i], msg.flags | INDEX_FLAG_DELETED, NULL, &err);
             if (!rc)
-                rc = index_pending_add(m->ix, ids[i], op,
-                                       op == INDEX_OP_MOVE ? dest->name : NULL, NULL, &err);
+                rc = index_pending_add(m->ix, ids[i], op, op == INDEX_OP_MOVE ? dest->name : NULL,
+                                       NULL, &err);
             queued++;
         }
         index_msg_clear(&msg);

@@ -79,8 +79,9 @@ static void list_json(const char *acct, const struct outbox_list *l, struct tbuf
         tbuf_puts(b, ", \"id\": ");
         json_str(b, e->id);
         tbuf_printf(b, ", \"state\": \"%s\"", e->state == OUTBOX_QUEUED ? "queued" : "sent");
-        tbuf_printf(b, ", \"attempts\": %u, \"created\": %lld, \"next_try\": %lld, "
-                       "\"last_try\": %lld, \"size\": %llu, \"from\": ",
+        tbuf_printf(b,
+                    ", \"attempts\": %u, \"created\": %lld, \"next_try\": %lld, "
+                    "\"last_try\": %lld, \"size\": %llu, \"from\": ",
                     e->attempts, (long long)e->created, (long long)e->next_try,
                     (long long)e->last_try, (unsigned long long)e->size);
         json_str(b, e->from);
@@ -114,11 +115,21 @@ static void on_event(void *arg, const struct outbox_event *ev)
     FILE *f = ev->fate == OUTBOX_FATE_SENT ? stdout : stderr;
     int ex = EX_OK;
     switch (ev->fate) {
-    case OUTBOX_FATE_SENT: ex = ev->rc ? cmd_exit_code(ev->rc) : EX_OK; break;
-    case OUTBOX_FATE_PARTIAL: ex = ev->rc ? cmd_exit_code(ev->rc) : EX_OK; break;
-    case OUTBOX_FATE_QUEUED: ex = ev->rc ? EX_TEMPFAIL : EX_OK; break;
-    case OUTBOX_FATE_FAILED: ex = cmd_exit_code(ev->rc ? ev->rc : TERN_EREFUSED); break;
-    case OUTBOX_FATE_SKIPPED: ex = EX_TEMPFAIL; break;
+    case OUTBOX_FATE_SENT:
+        ex = ev->rc ? cmd_exit_code(ev->rc) : EX_OK;
+        break;
+    case OUTBOX_FATE_PARTIAL:
+        ex = ev->rc ? cmd_exit_code(ev->rc) : EX_OK;
+        break;
+    case OUTBOX_FATE_QUEUED:
+        ex = ev->rc ? EX_TEMPFAIL : EX_OK;
+        break;
+    case OUTBOX_FATE_FAILED:
+        ex = cmd_exit_code(ev->rc ? ev->rc : TERN_EREFUSED);
+        break;
+    case OUTBOX_FATE_SKIPPED:
+        ex = EX_TEMPFAIL;
+        break;
     }
     if (severity(ex) > severity(fc->worst))
         fc->worst = ex;

@@ -40,8 +40,7 @@ struct send_args {
 
 static void args_free(struct send_args *a)
 {
-    struct strv *all[] = {&a->to, &a->cc, &a->bcc, &a->reply_to, &a->attach, &a->headers,
-                          &a->args};
+    struct strv *all[] = {&a->to, &a->cc, &a->bcc, &a->reply_to, &a->attach, &a->headers, &a->args};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         free(all[i]->v);
 }
@@ -50,9 +49,12 @@ static void args_free(struct send_args *a)
 static int severity(int ex)
 {
     switch (ex) {
-    case EX_OK: return 0;
-    case EX_TEMPFAIL: return 1;
-    default: return 2;
+    case EX_OK:
+        return 0;
+    case EX_TEMPFAIL:
+        return 1;
+    default:
+        return 2;
     }
 }
 

@@ -47,12 +47,12 @@ cp build-asan/meson-logs/testlog.json "$results/meson-asan.json" 2>/dev/null
 # memory errors on real protocol paths fail the suite.
 if ls tests/integration/test_*.py >/dev/null 2>&1; then
     step "integration tests (gcc build)"
-    TERN_BIN=$top/build/tern python3 -m pytest -q -p no:cacheprovider \
+    TERN_BIN=$top/build/tern /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --junitxml="$results/pytest-gcc.xml" tests/integration || status=1
     step "integration tests (ASan build)"
-    TERN_BIN=$top/build-asan/tern python3 -m pytest -q -p no:cacheprovider \
+    TERN_BIN=$top/build-asan/tern /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --junitxml="$results/pytest-asan.xml" tests/integration || status=1
 fi
 
-python3 tests/summarize.py "$results" || status=1
+/usr/bin/python3 tests/summarize.py "$results" || status=1
 exit $status

@@ -214,12 +214,15 @@ enum ui_action keymap_lookup(const struct keymap *km, enum ui_ctx ctx, int32_t k
 
 int32_t keymap_key_for(const struct keymap *km, enum ui_ctx ctx, enum ui_action a)
 {
-    for (size_t i = 0; i < km->n; i++)
-        if (km->v[i].ctx == ctx && km->v[i].act == a)
-            return km->v[i].key;
-    for (size_t i = 0; i < km->n; i++)
+    /* a generic key still in effect on this screen (the familiar one),
+     * else the screen's own; the newest binding first, so a `bind` line
+     * shows in the hints */
+    for (size_t i = km->n; i-- > 0;)
         if (km->v[i].ctx == UI_CTX_GENERIC && km->v[i].act == a &&
             keymap_lookup(km, ctx, km->v[i].key) == a)
+            return km->v[i].key;
+    for (size_t i = km->n; i-- > 0;)
+        if (km->v[i].ctx == ctx && km->v[i].act == a)
             return km->v[i].key;
     return UI_KEY_NONE;
 }
@@ -241,7 +244,7 @@ static const struct {
     {"Esc", 27},                  {"BackTab", FN(KEY_BTAB)},
 };
 
-bool key_parse(const char *s, int32_t *key)
+bool ui_key_parse(const char *s, int32_t *key)
 {
     size_t n = strlen(s);
     int32_t meta = 0;
@@ -315,7 +318,7 @@ bool key_parse(const char *s, int32_t *key)
     return true;
 }
 
-void key_name(int32_t key, char *buf, size_t size)
+void ui_key_name(int32_t key, char *buf, size_t size)
 {
     const char *meta = "";
     if (key >= UI_KEY_META) {
@@ -399,7 +402,7 @@ bool keymap_bind_line(struct keymap *km, const char *line, char *why, size_t why
     memcpy(abuf, act, alen);
     abuf[alen] = '\0';
     int32_t key;
-    if (!key_parse(kbuf, &key)) {
+    if (!ui_key_parse(kbuf, &key)) {
         tern_snprintf(why, whysize, "unknown key '%.40s'", kbuf);
         return false;
     }
@@ -438,7 +441,7 @@ bool keymap_bind_line(struct keymap *km, const char *line, char *why, size_t why
 static enum tern_rc help_line(struct tbuf *out, int32_t key, enum ui_action a)
 {
     char name[32];
-    key_name(key, name, sizeof name);
+    ui_key_name(key, name, sizeof name);
     return tbuf_printf(out, "%-12s %-18s %s\n", name, action_name(a), action_help(a));
 }
 

@@ -88,9 +88,9 @@ bool keymap_bind_line(struct keymap *km, const char *line, char *why, size_t why
 /* The action for key in ctx (falling back to generic), or UI_A_NONE. */
 enum ui_action keymap_lookup(const struct keymap *km, enum ui_ctx ctx, int32_t key);
 /* Parse a key name ("j", "<Down>", "^L", "\\Cl", "<Esc>v", "<Space>", ...). */
-bool key_parse(const char *s, int32_t *key);
+bool ui_key_parse(const char *s, int32_t *key);
 /* Name of a key for the help screen. */
-void key_name(int32_t key, char *buf, size_t size);
+void ui_key_name(int32_t key, char *buf, size_t size);
 const char *action_name(enum ui_action a);
 const char *action_help(enum ui_action a);
 enum ui_action action_by_name(const char *name);
@@ -330,5 +330,119 @@ void job_free(struct ui_job *j);
 #define UI_MSG_MAX ((size_t)256 << 20)
 enum tern_rc ui_read_body(const struct tern_account *a, const char *body_path, struct tbuf *out,
                           struct tern_err *err);
+
+/* ---------------------------------------------------- the application */
+
+struct mime_message;
+
+enum ui_screen { UI_SCR_INDEX, UI_SCR_PAGER, UI_SCR_FOLDERS, UI_SCR_ATTACH, UI_SCR_TEXT };
+
+/* Kinds of pager lines (colour). */
+enum ui_line_kind {
+    UI_L_BODY,
+    UI_L_HEADER,
+    UI_L_QUOTED,
+    UI_L_QUOTED1,
+    UI_L_SIGNATURE,
+    UI_L_ATTACH,
+};
+
+struct ui_line {
+    size_t off, len;  /* bytes in the view's text */
+    uint8_t kind;     /* enum ui_line_kind */
+    bool url_cont;    /* starts inside a URL cut by the wrap */
+};
+
+/* Scrollable safe text: the pager, help, an attachment shown as text. */
+struct ui_textview {
+    struct tbuf text;        /* terminal-safe UTF-8, TABs expanded */
+    struct ui_line *lines;   /* wrapped display lines */
+    size_t nlines, cap;
+    int width;               /* wrapped for this many columns */
+    size_t top;
+    char *title;             /* status bar text */
+};
+
+struct ui_folder {
+    int64_t id;
+    char *name;
+    uint64_t total, unread;
+    int special; /* enum index_special */
+};
+
+struct ui {
+    const struct tern_config *cfg;
+    const struct tern_account *acct;
+    struct keymap *km;
+    struct index *ix; /* read handle (UI thread) */
+    struct ui_worker *w;
+    volatile sig_atomic_t *cancel;
+    /* folders */
+    struct ui_folder *folders;
+    size_t nfolders;
+    int64_t folder_id;
+    char *folder_name;
+    size_t fcur, ftop;
+    bool sidebar;
+    /* the index */
+    struct ui_model m;
+    size_t cur, top;
+    char *search;      /* last search text */
+    int search_dir;
+    /* screens */
+    enum ui_screen scr;
+    enum ui_screen text_return; /* where q leaves UI_SCR_TEXT */
+    struct ui_textview pager;   /* the message */
+    int64_t pager_id;
+    struct tbuf raw;            /* the message shown, raw */
+    struct mime_message *msg;   /* parsed (borrows raw) */
+    struct ui_textview aux;     /* help or an attachment */
+    size_t acur, atop;          /* attachment list */
+    enum ui_screen attach_return; /* where q leaves the attachment list */
+    /* status */
+    char status[TERN_ERR_MSG_MAX + 64];
+    bool status_err;
+    bool quit;
+    bool redraw_all;
+    long long last_check; /* monotonic seconds */
+    unsigned pending_results;
+    bool color;
+};
+
+/* tui.c */
+void ui_set_status(struct ui *u, bool error, const char *fmt, ...) TERN_PRINTF(3, 4);
+struct ui_row *ui_current(struct ui *u);
+void ui_draw_status(struct ui *u, const char *left, const char *right);
+void ui_draw_title(struct ui *u, enum ui_ctx ctx);
+/* Run a program with the terminal handed over (curses suspended). */
+int ui_run_external(struct ui *u, const char *const *argv, const char *stdin_data, size_t n,
+                    bool wait_key);
+/* Flag changes from any screen. */
+void ui_set_flags(struct ui *u, struct ui_row *r, unsigned flags);
+char *ui_folder_complete(void *arg, const char *sofar, unsigned nth);
+
+/* pager.c */
+void tv_free(struct ui_textview *tv);
+enum tern_rc tv_set_text(struct ui_textview *tv, const char *s, size_t n, bool message);
+void tv_draw(struct ui *u, struct ui_textview *tv, int y0, int rows);
+/* Handle a scrolling action; false when the action is not a scroll. */
+bool tv_scroll(struct ui_textview *tv, enum ui_action a, int rows);
+bool tv_search(struct ui_textview *tv, const char *text, int rows);
+enum tern_rc pager_open(struct ui *u, struct ui_row *r);
+void pager_close(struct ui *u);
+void pager_draw(struct ui *u);
+void pager_key(struct ui *u, enum ui_action a);
+void attach_draw(struct ui *u);
+void attach_key(struct ui *u, enum ui_action a);
+void text_draw(struct ui *u);
+void text_key(struct ui *u, enum ui_action a);
+void ui_show_text(struct ui *u, const char *title, const char *s, size_t n);
+/* Load and parse the raw message of r into u->raw / u->msg (if not yet). */
+enum tern_rc ui_load_message(struct ui *u, int64_t id, struct tern_err *err);
+void ui_pipe(struct ui *u, const char *data, size_t n);
+
+/* compose.c */
+enum ui_compose_kind { UI_NEW, UI_REPLY, UI_GROUP_REPLY, UI_FORWARD };
+void ui_compose(struct ui *u, enum ui_compose_kind kind, struct ui_row *r);
 
 #endif

@@ -9,6 +9,7 @@
  *              index, secret, driver), sync dispatch
  *   fetch.c    the `tern fetch` flow for one account (lock, sync, log)
  *   log.c      the per-account fetch log (appended, bounded by rotation)
+ *   message.c  one message by ID: locate, local file (fetching), flags
  *
  * Drivers (core/pop3, core/imap) each export one `const struct acct_driver`
  * from their own lib.h.
@@ -77,5 +78,69 @@ enum tern_rc acct_log_append(const char *data_dir, const char *line, struct tern
 
 /* mkdir -p with mode 0700 for what it creates (existing dirs untouched). */
 enum tern_rc acct_mkdir_p(const char *path, struct tern_err *err);
+
+
+/* ------------------------------------------------------------------------
+ * message.c — one message by ID, for `tern read ID`, `tern attachments ID`
+ * and anything else that opens or flags messages (owner: the read/attach
+ * engineer). An account opened "locally": lock and index at once, the
+ * secret and the driver only when the server is needed (a body not yet
+ * cached, or a flag change to send) — so a cached body or a POP3 account
+ * is read with no password command and no network. The lock is the same
+ * flock as account_open's and is not waited for (TERN_ELOCKED).
+ * --------------------------------------------------------------------- */
+
+struct tern_config;
+struct index;
+struct acct_local;
+
+/* Which account holds message `id`, reading only the indexes (no lock, no
+ * network). With `name`: that account (TERN_EUSAGE when no account has
+ * that name). Without: the default account when its index has the ID,
+ * else the one other account whose index has it. IDs are per account, so
+ * when several others have it that is TERN_EUSAGE, err naming them.
+ * TERN_ENOTFOUND (err naming the accounts searched) when none has it,
+ * TERN_ECONFIG when no account is configured. *out is borrowed from cfg. */
+enum tern_rc account_locate_message(const struct tern_config *cfg, const char *name, int64_t id,
+                                    const struct tern_account **out, struct tern_err *err);
+
+/* Create the data dir (0700), take the lock, open the index. Nothing is
+ * run or connected yet. cfg and hooks are borrowed until close. Errors:
+ * TERN_ELOCKED, TERN_ENOTSUP (no driver), TERN_ECONFIG, TERN_EIO. */
+enum tern_rc acct_local_open(const struct tern_account *cfg, const struct acct_hooks *hooks,
+                             struct acct_local **out, struct tern_err *err);
+/* The open index and the driver (borrowed, valid until close). */
+struct index *acct_local_index(struct acct_local *a);
+const struct acct_driver *acct_local_driver(const struct acct_local *a);
+/* Driver close (LOGOUT, if it ever logged in), index and Maildir closed,
+ * secret wiped, lock released. NULL-safe; sets *a to NULL. */
+void acct_local_close(struct acct_local **a);
+
+/* A local file holding the raw message `id` (*path: caller frees). A body
+ * already on disk (Maildir file, wherever its flags moved it; IMAP body
+ * cache) is used as it is; otherwise the driver's fetch_body downloads it
+ * (IMAP: BODY.PEEK[], which never sets \Seen) into the cache. Errors:
+ * TERN_ENOTFOUND (no such ID; expunged on the server; Maildir file gone),
+ * TERN_ECONN / TERN_ETIMEOUT (body not cached and the server unreachable),
+ * and the driver's login errors. */
+enum tern_rc account_message_file(struct acct_local *a, int64_t id, char **path,
+                                  struct tern_err *err);
+
+/* Add and remove INDEX_FLAG_* bits on messages. The index changes at once
+ * (one transaction; an unknown ID fails it whole with TERN_ENOTFOUND).
+ * Accounts with remote flags (caps ACCT_CAP_FLAGS_REMOTE: IMAP) queue each
+ * real change in the index's pending queue and push the queue; when the
+ * push fails the queue stays for the next sync, the call still returns
+ * TERN_OK and `note` (may be NULL) gets why (TERN_ECONN, TERN_ETIMEOUT,
+ * ...). Local-flag accounts with a Maildir (POP3) rename the message file
+ * to its ":2,FLAGS" name (maildir_set_flags, durable) and record the new
+ * path; nothing is queued. A message already carrying the flags costs
+ * nothing (no queue, no connection). */
+enum tern_rc account_set_flags(struct acct_local *a, const int64_t *ids, size_t n, unsigned add,
+                               unsigned del, struct tern_err *note, struct tern_err *err);
+/* account_set_flags(a, &id, 1, INDEX_FLAG_SEEN, 0, note, err): what
+ * `tern read ID` does after showing the message. */
+enum tern_rc account_mark_seen(struct acct_local *a, int64_t id, struct tern_err *note,
+                               struct tern_err *err);
 
 #endif

@@ -49,8 +49,8 @@ struct elem {
     struct tbuf spec;   /* addr-spec text when there are no angle brackets */
     struct tbuf angle;  /* text inside <...> */
     bool seen_angle, after_angle, space_pending;
-    bool spec_gap;      /* whitespace between two words of the spec */
-    const char *start;  /* where the element starts, for messages */
+    bool spec_gap;     /* whitespace between two words of the spec */
+    const char *start; /* where the element starts, for messages */
 };
 
 static void elem_reset(struct elem *e, const char *start)
@@ -101,8 +101,7 @@ static enum tern_rc finish(struct elem *e, const char *end, struct compose_addrs
     if (smtp_addr_check(addr, false, NULL, &why))
         return bad(e, end, why.msg, err);
     if (out->n >= COMPOSE_ADDRS_MAX)
-        return tern_fail(err, TERN_EDATA, "more than %d addresses in one list",
-                         COMPOSE_ADDRS_MAX);
+        return tern_fail(err, TERN_EDATA, "more than %d addresses in one list", COMPOSE_ADDRS_MAX);
     struct compose_addr *v = realloc(out->v, (out->n + 1) * sizeof *v);
     if (!v)
         return tern_fail(err, TERN_ENOMEM, "out of memory");

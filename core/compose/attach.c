@@ -17,8 +17,7 @@
 
 /* Read a whole file (attachments): missing or unreadable is
  * TERN_ENOTFOUND so `tern send` can exit EX_NOINPUT before sending. */
-enum tern_rc compose_read_file(const char *path, size_t max, struct tbuf *out,
-                               struct tern_err *err)
+enum tern_rc compose_read_file(const char *path, size_t max, struct tbuf *out, struct tern_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -165,8 +164,8 @@ enum tern_rc compose_attach_load(const char *path, struct compose_attachment *a,
             type = tern_strdup(t);
         if (type && !strncmp(type, "text/", 5) && magic_setflags(m, MAGIC_MIME_ENCODING) == 0) {
             const char *cs = magic_buffer(m, a->data.data ? a->data.data : "", a->data.len);
-            if (cs && (!strcmp(cs, "us-ascii") || !strcmp(cs, "utf-8") ||
-                       !strcmp(cs, "iso-8859-1")))
+            if (cs &&
+                (!strcmp(cs, "us-ascii") || !strcmp(cs, "utf-8") || !strcmp(cs, "iso-8859-1")))
                 a->charset = tern_strdup(cs);
         }
     }
@@ -181,7 +180,8 @@ enum tern_rc compose_attach_load(const char *path, struct compose_attachment *a,
     }
     if (!type)
         type = tern_strdup("application/octet-stream");
-    if (!strncmp(type, "text/", 5) && !a->charset && utf8_valid(a->data.data ? a->data.data : "", a->data.len))
+    if (!strncmp(type, "text/", 5) && !a->charset &&
+        utf8_valid(a->data.data ? a->data.data : "", a->data.len))
         a->charset = tern_strdup("utf-8");
     a->type = type;
     if (!a->type || !a->name) {

@@ -99,10 +99,18 @@ enum tern_rc compose_text_body(const char *text, size_t n, struct tbuf *out, con
 }
 
 /* Fields tern writes itself and that --header may not set. */
-static const char *const reserved[] = {"From", "To", "Cc", "Bcc", "Subject", "Reply-To",
-                                       "MIME-Version", "Content-Type",
-                                       "Content-Transfer-Encoding", "Content-Disposition",
-                                       "Resent-Bcc", "Sender"};
+static const char *const reserved[] = {"From",
+                                       "To",
+                                       "Cc",
+                                       "Bcc",
+                                       "Subject",
+                                       "Reply-To",
+                                       "MIME-Version",
+                                       "Content-Type",
+                                       "Content-Transfer-Encoding",
+                                       "Content-Disposition",
+                                       "Resent-Bcc",
+                                       "Sender"};
 
 static bool user_has(const struct compose_opts *o, const char *name)
 {
@@ -114,8 +122,8 @@ static bool user_has(const struct compose_opts *o, const char *name)
 }
 
 /* Check a --header "Name: value" and split it. */
-static enum tern_rc check_user_header(const char *h, char *name, size_t nsize,
-                                      const char **value, struct tern_err *err)
+static enum tern_rc check_user_header(const char *h, char *name, size_t nsize, const char **value,
+                                      struct tern_err *err)
 {
     size_t hn = strlen(h);
     char q[100];
@@ -123,8 +131,7 @@ static enum tern_rc check_user_header(const char *h, char *name, size_t nsize,
     if (compose_has_ctl_line(h, hn))
         return tern_fail(err, TERN_EDATA, "CR or LF in --header '%s'", q);
     const char *colon = strchr(h, ':');
-    if (!colon || !compose_field_name_ok(h, (size_t)(colon - h)) ||
-        (size_t)(colon - h) >= nsize)
+    if (!colon || !compose_field_name_ok(h, (size_t)(colon - h)) || (size_t)(colon - h) >= nsize)
         return tern_fail(err, TERN_EUSAGE, "--header '%s' is not 'Name: value'", q);
     memcpy(name, h, (size_t)(colon - h));
     name[colon - h] = '\0';
@@ -191,7 +198,8 @@ enum tern_rc compose_build(const struct compose_opts *o, struct compose_msg *out
     if (o->subject && compose_has_ctl_line(o->subject, strlen(o->subject)))
         return tern_fail(err, TERN_EDATA, "CR or LF in the subject");
     if (memchr(o->body ? o->body : "", '\0', o->body ? o->body_len : 0))
-        return tern_fail(err, TERN_EDATA, "the body contains NUL bytes (attach binary data with --attach)");
+        return tern_fail(err, TERN_EDATA,
+                         "the body contains NUL bytes (attach binary data with --attach)");
     rc = add_rcpts(out, o->to, err);
     if (!rc)
         rc = add_rcpts(out, o->cc, err);
@@ -282,8 +290,12 @@ enum tern_rc compose_build(const struct compose_opts *o, struct compose_msg *out
                                  "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                                  "Content-Transfer-Encoding: %s\r\n\r\n",
                                  bound, cte);
+            /* the CRLF before the next boundary belongs to the boundary:
+             * one more keeps the text's last line end */
             if (!rc)
                 rc = tbuf_append(m, body.data ? body.data : "", body.len);
+            if (!rc)
+                rc = tbuf_append(m, "\r\n", 2);
             tbuf_free(&body);
         }
         for (size_t i = 0; !rc && i < o->nattach; i++)

@@ -60,12 +60,12 @@ enum tern_rc compose_fold(const char *line, size_t n, struct tbuf *out, struct t
         if (best == SIZE_MAX) {
             if (n - start <= FOLD_HARD)
                 break;
-            return tern_fail(err, TERN_EDATA,
-                             "header line cannot be folded under %d octets", FOLD_HARD);
+            return tern_fail(err, TERN_EDATA, "header line cannot be folded under %d octets",
+                             FOLD_HARD);
         }
         if (best - start > FOLD_HARD)
-            return tern_fail(err, TERN_EDATA,
-                             "header line cannot be folded under %d octets", FOLD_HARD);
+            return tern_fail(err, TERN_EDATA, "header line cannot be folded under %d octets",
+                             FOLD_HARD);
         rc = tbuf_append(out, line + start, best - start);
         if (!rc)
             rc = tbuf_append(out, "\r\n", 2);
@@ -177,9 +177,9 @@ bool compose_date(time_t t, char *buf, size_t size)
     char sign = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    return tern_snprintf(buf, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-                         days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-                         tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+    return tern_snprintf(buf, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday],
+                         tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, sign, off / 60, off % 60);
 }
 
 enum tern_rc compose_random_hex(char *buf, size_t nbytes, struct tern_err *err)

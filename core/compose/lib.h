@@ -92,29 +92,29 @@ enum tern_rc compose_strip_bcc(const char *msg, size_t n, struct tbuf *out, stru
 /* --- building a message (`tern send`) --------------------------------- */
 
 struct compose_opts {
-    const struct compose_addr *from;   /* From: (required) */
-    const struct compose_addrs *to;    /* may be NULL or empty */
+    const struct compose_addr *from; /* From: (required) */
+    const struct compose_addrs *to;  /* may be NULL or empty */
     const struct compose_addrs *cc;
     const struct compose_addrs *bcc;
     const struct compose_addrs *reply_to;
-    const char *subject;               /* UTF-8, NULL: no Subject field */
-    const char *const *headers;        /* "Name: value" (UTF-8), nheaders */
+    const char *subject;        /* UTF-8, NULL: no Subject field */
+    const char *const *headers; /* "Name: value" (UTF-8), nheaders */
     size_t nheaders;
-    const char *const *attach;         /* file paths, nattach */
+    const char *const *attach; /* file paths, nattach */
     size_t nattach;
-    const char *body;                  /* the text, any line ends; invalid
-                                        * UTF-8 is read as windows-1252 */
+    const char *body; /* the text, any line ends; invalid
+                       * UTF-8 is read as windows-1252 */
     size_t body_len;
-    const char *msgid_domain;          /* the account's domain */
-    time_t now;                        /* 0: time(NULL) */
+    const char *msgid_domain; /* the account's domain */
+    time_t now;               /* 0: time(NULL) */
 };
 
 /* The result of compose: the message (with Bcc) and its envelope. */
 struct compose_msg {
-    struct tbuf data;  /* canonical message, Bcc kept */
-    char **rcpts;      /* owned; envelope recipients, duplicates removed */
+    struct tbuf data; /* canonical message, Bcc kept */
+    char **rcpts;     /* owned; envelope recipients, duplicates removed */
     size_t nrcpts;
-    char *from;        /* owned; envelope sender ("" for <>), NULL if unset */
+    char *from; /* owned; envelope sender ("" for <>), NULL if unset */
 };
 void compose_msg_init(struct compose_msg *m);
 void compose_msg_free(struct compose_msg *m); /* NULL-safe, leaves m empty */
@@ -132,14 +132,14 @@ enum tern_rc compose_build(const struct compose_opts *o, struct compose_msg *out
 /* --- ready messages (-t, --batch, sendmail) ------------------------------ */
 
 struct compose_ready_opts {
-    bool extract;                  /* -t: recipients from To/Cc/Bcc (or the
-                                    * Resent- ones when present) */
-    bool dot_ends;                 /* no -i: a line "." alone ends the input */
-    const char *const *rcpts;      /* recipients given as arguments (added) */
+    bool extract;             /* -t: recipients from To/Cc/Bcc (or the
+                               * Resent- ones when present) */
+    bool dot_ends;            /* no -i: a line "." alone ends the input */
+    const char *const *rcpts; /* recipients given as arguments (added) */
     size_t nrcpts;
     const struct compose_addr *from; /* From: to add when missing */
     const char *msgid_domain;
-    time_t now;                    /* 0: time(NULL) */
+    time_t now; /* 0: time(NULL) */
 };
 
 /* Turn a ready message into canonical form in out->data: line ends CRLF,

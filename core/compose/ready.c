@@ -99,8 +99,7 @@ static const struct field *find_field(const struct field *fs, size_t nf, const c
 }
 
 static enum tern_rc add_from_fields(const struct line *lines, const struct field *fs, size_t nf,
-                                    const char *name, struct compose_msg *m,
-                                    struct tern_err *err)
+                                    const char *name, struct compose_msg *m, struct tern_err *err)
 {
     enum tern_rc rc = TERN_OK;
     for (size_t i = 0; i < nf && !rc; i++) {
@@ -128,8 +127,8 @@ static void content_type(const char *v, size_t n, char *buf, size_t size)
     size_t i = 0, o = 0;
     while (i < n && (is_wsp(v[i]) || v[i] == '\r' || v[i] == '\n'))
         i++;
-    while (i < n && o + 1 < size && v[i] != ';' && !is_wsp(v[i]) && v[i] != '\r' &&
-           v[i] != '\n' && v[i] != '(') {
+    while (i < n && o + 1 < size && v[i] != ';' && !is_wsp(v[i]) && v[i] != '\r' && v[i] != '\n' &&
+           v[i] != '(') {
         char c = v[i++];
         buf[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
     }

@@ -30,9 +30,12 @@ unsigned conn_default_port(enum conn_proto proto, enum conn_tls tls)
 {
     bool implicit = tls == CONN_TLS_IMPLICIT;
     switch (proto) {
-    case CONN_IMAP: return implicit ? 993 : 143;
-    case CONN_POP3: return implicit ? 995 : 110;
-    case CONN_SMTP: return implicit ? 465 : 587;
+    case CONN_IMAP:
+        return implicit ? 993 : 143;
+    case CONN_POP3:
+        return implicit ? 995 : 110;
+    case CONN_SMTP:
+        return implicit ? 465 : 587;
     }
     return 0;
 }
@@ -40,9 +43,12 @@ unsigned conn_default_port(enum conn_proto proto, enum conn_tls tls)
 const char *conn_proto_name(enum conn_proto proto)
 {
     switch (proto) {
-    case CONN_IMAP: return "imap";
-    case CONN_POP3: return "pop3";
-    case CONN_SMTP: return "smtp";
+    case CONN_IMAP:
+        return "imap";
+    case CONN_POP3:
+        return "pop3";
+    case CONN_SMTP:
+        return "smtp";
     }
     return "?";
 }
@@ -133,12 +139,10 @@ enum tern_rc conn_check_params(const struct conn_params *p, struct tern_err *err
             return tern_fail(err, TERN_ECONFIG, "invalid user name");
         if (!p->secret || !*p->secret)
             return tern_fail(err, TERN_ECONFIG, "no %s for %s",
-                             p->auth == CONN_AUTH_XOAUTH2 ? "OAuth2 token" : "password",
-                             p->user);
+                             p->auth == CONN_AUTH_XOAUTH2 ? "OAuth2 token" : "password", p->user);
         if (tern_has_crlf(p->secret, SIZE_MAX) || strlen(p->secret) > 16384)
             return tern_fail(err, TERN_ECONFIG, "the %s for %s contains a line break",
-                             p->auth == CONN_AUTH_XOAUTH2 ? "OAuth2 token" : "password",
-                             p->user);
+                             p->auth == CONN_AUTH_XOAUTH2 ? "OAuth2 token" : "password", p->user);
     }
     if (p->ca_file && (!*p->ca_file || tern_has_crlf(p->ca_file, SIZE_MAX)))
         return tern_fail(err, TERN_ECONFIG, "invalid ca_file");
@@ -171,16 +175,14 @@ void conn_ctx_note(struct conn_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx->p.trace)
         return;
-    char line[CONN_TRACE_LINE_MAX];
-    line[0] = '*';
-    line[1] = ' ';
+    char raw[CONN_TRACE_LINE_MAX], line[CONN_TRACE_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + 2, sizeof line - 2, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    for (char *q = line; *q; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7f)
-            *q = '?';
+    line[0] = '*';
+    line[1] = ' ';
+    conn_safe_text(line + 2, sizeof line - 2, raw, strlen(raw));
     ctx->p.trace(ctx->p.trace_arg, line);
 }
 
@@ -261,13 +263,7 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
 
 static void remember_line(struct conn_ctx *ctx, const char *s, size_t n)
 {
-    char *slot = ctx->last[ctx->nlast % CONN_LAST_LINES];
-    size_t k = n < CONN_LAST_LINE_MAX - 1 ? n : CONN_LAST_LINE_MAX - 1;
-    for (size_t i = 0; i < k; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        slot[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    slot[k] = '\0';
+    conn_safe_text(ctx->last[ctx->nlast % CONN_LAST_LINES], CONN_LAST_LINE_MAX, s, n);
     ctx->nlast++;
 }
 
@@ -331,14 +327,14 @@ static unsigned ms_from(unsigned ms, unsigned s, unsigned dflt_ms)
     return dflt_ms;
 }
 
-#define SET(opt, val)                                                                    \
-    do {                                                                                 \
-        CURLcode set_rc_ = curl_easy_setopt(h, opt, val);                                \
-        if (set_rc_ != CURLE_OK) {                                                       \
-            tern_fail(err, set_rc_ == CURLE_OUT_OF_MEMORY ? TERN_ENOMEM : TERN_EINTERNAL, \
-                      "libcurl refused option %s: %s", #opt, curl_easy_strerror(set_rc_)); \
-            goto fail;                                                                   \
-        }                                                                                \
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        CURLcode set_rc_ = curl_easy_setopt(h, opt, val);                                          \
+        if (set_rc_ != CURLE_OK) {                                                                 \
+            tern_fail(err, set_rc_ == CURLE_OUT_OF_MEMORY ? TERN_ENOMEM : TERN_EINTERNAL,          \
+                      "libcurl refused option %s: %s", #opt, curl_easy_strerror(set_rc_));         \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 struct conn_ctx *conn_ctx_new(const struct conn_params *p, struct tern_err *err)
@@ -379,8 +375,8 @@ struct conn_ctx *conn_ctx_new(const struct conn_params *p, struct tern_err *err)
     ctx->p.pin = NULL;
     ctx->p.ehlo_name = NULL;
     ctx->p.cert_out = p->cert_out;
-    tern_snprintf(ctx->peer, sizeof ctx->peer, "%s%s%s:%u", v6 ? "[" : "", p->host,
-                  v6 ? "]" : "", ctx->port);
+    tern_snprintf(ctx->peer, sizeof ctx->peer, "%s%s%s:%u", v6 ? "[" : "", p->host, v6 ? "]" : "",
+                  ctx->port);
 
     CURL *h = curl_easy_init();
     if (!h) {
@@ -393,8 +389,7 @@ struct conn_ctx *conn_ctx_new(const struct conn_params *p, struct tern_err *err)
     SET(CURLOPT_ERRORBUFFER, ctx->errbuf);
     char url_full[1400];
     if (!tern_snprintf(url_full, sizeof url_full, "%s%s", ctx->scheme_host_port,
-                       p->proto == CONN_SMTP ? (p->ehlo_name ? p->ehlo_name : "localhost")
-                                             : "")) {
+                       p->proto == CONN_SMTP ? (p->ehlo_name ? p->ehlo_name : "localhost") : "")) {
         tern_fail(err, TERN_ECONFIG, "server address too long");
         goto fail;
     }
@@ -443,7 +438,10 @@ struct conn_ctx *conn_ctx_new(const struct conn_params *p, struct tern_err *err)
 
     if (p->user) {
         SET(CURLOPT_USERNAME, p->user);
-        SET(CURLOPT_SASL_IR, 1L);
+        /* One round trip for the login. IMAP forbids an initial response
+         * unless the server announces SASL-IR (RFC 4959), and libcurl then
+         * sends one by itself; POP3 and SMTP always allow it. */
+        SET(CURLOPT_SASL_IR, p->proto == CONN_IMAP ? 0L : 1L);
         if (p->auth == CONN_AUTH_XOAUTH2) {
             SET(CURLOPT_LOGIN_OPTIONS, CONN_XOAUTH2_MECHS);
             SET(CURLOPT_XOAUTH2_BEARER, p->secret);
@@ -494,8 +492,8 @@ enum tern_rc conn_ctx_fail(struct conn_ctx *ctx, CURLcode code, struct tern_err 
 {
     struct conn_cert_info ci = {0};
     bool have_cert = false;
-    bool tls_fail = code == CURLE_PEER_FAILED_VERIFICATION ||
-                    code == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+    bool tls_fail =
+        code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
     if (tls_fail || ctx->p.cert_out)
         have_cert = conn_cert_from_handle(ctx->h, code == CURLE_PEER_FAILED_VERIFICATION,
                                           ctx->ca_file, ctx->host, &ci) == TERN_OK;

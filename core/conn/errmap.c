@@ -45,9 +45,8 @@ enum tern_rc conn_map_failure(const struct conn_failure *f, struct tern_err *err
     switch (f->code) {
     case CURLE_LOGIN_DENIED:
         if (!f->auth_sent)
-            return tern_fail(err, TERN_ENOTSUP,
-                             "%s offers no login method tern uses (SASL %s)%s", peer,
-                             f->auth == CONN_AUTH_XOAUTH2 ? "XOAUTH2" : "PLAIN or LOGIN",
+            return tern_fail(err, TERN_ENOTSUP, "%s offers no login method tern uses (SASL %s)%s",
+                             peer, f->auth == CONN_AUTH_XOAUTH2 ? "XOAUTH2" : "PLAIN or LOGIN",
                              said);
         if (f->auth == CONN_AUTH_XOAUTH2)
             return tern_fail(err, TERN_EAUTH, "the server refused the OAuth2 token for %s at %s%s",
@@ -60,21 +59,20 @@ enum tern_rc conn_map_failure(const struct conn_failure *f, struct tern_err *err
                              "%s refused STARTTLS%s; refusing to send credentials in clear", peer,
                              said);
         return tern_fail(err, TERN_ENOTLS,
-                         "%s does not offer STARTTLS; refusing to send credentials in clear",
-                         peer);
+                         "%s does not offer STARTTLS; refusing to send credentials in clear", peer);
     case CURLE_PEER_FAILED_VERIFICATION: {
         const char *why = f->cert_problem;
         if (!why)
             why = strstr(cmsg, "does not match") ? "wrong host: certificate name does not match"
-                                                  : cmsg;
+                                                 : cmsg;
         if (f->cert_pin)
             return tern_fail(err, TERN_ETLS,
                              "%s: certificate not trusted: %s; SHA-256 fingerprint %s; if you "
                              "trust it, set ca_file or pin = %s",
                              peer, why, f->cert_fp ? f->cert_fp : "?", f->cert_pin);
         return tern_fail(err, TERN_ETLS,
-                         "%s: certificate not trusted: %s; set ca_file or pin = sha256//...",
-                         peer, why);
+                         "%s: certificate not trusted: %s; set ca_file or pin = sha256//...", peer,
+                         why);
     }
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
         return tern_fail(err, TERN_ETLS,
@@ -87,21 +85,18 @@ enum tern_rc conn_map_failure(const struct conn_failure *f, struct tern_err *err
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
-        return tern_fail(err, TERN_ECONFIG, "%s: cannot use the certificate file: %s", peer,
-                         cmsg);
+        return tern_fail(err, TERN_ECONFIG, "%s: cannot use the certificate file: %s", peer, cmsg);
     case CURLE_COULDNT_CONNECT:
         return tern_fail(err, TERN_ECONN, "%s: connection refused or unreachable", peer);
     case CURLE_COULDNT_RESOLVE_HOST:
         return tern_fail(err, TERN_ECONN, "cannot resolve %s", host);
     case CURLE_OPERATION_TIMEDOUT:
         if (!f->last_line && f->tls == CONN_TLS_STARTTLS)
-            return tern_fail(err, TERN_ETIMEOUT,
-                             "%s timed out waiting for the greeting (%s); %s", peer, cmsg,
-                             mode_hint(f->tls));
+            return tern_fail(err, TERN_ETIMEOUT, "%s timed out waiting for the greeting (%s); %s",
+                             peer, cmsg, mode_hint(f->tls));
         return tern_fail(err, TERN_ETIMEOUT, "%s timed out (%s)%s", peer, cmsg, said);
     case CURLE_WEIRD_SERVER_REPLY:
-        return tern_fail(err, TERN_EPROTO, "%s sent an unexpected reply: %s%s", peer, cmsg,
-                         said);
+        return tern_fail(err, TERN_EPROTO, "%s sent an unexpected reply: %s%s", peer, cmsg, said);
     case CURLE_ABORTED_BY_CALLBACK:
         return tern_fail(err, TERN_ECANCELED, "%s: canceled", peer);
     case CURLE_OUT_OF_MEMORY:

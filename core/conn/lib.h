@@ -29,7 +29,8 @@
  * right after the handshake, before any credential is sent. With a pin and
  * a ca_file both are enforced.
  *
- * Login: password auth uses SASL PLAIN with an initial response, falling
+ * Login: password auth uses SASL PLAIN with an initial response (IMAP:
+ * when the server announces SASL-IR), falling
  * back to SASL LOGIN only when the server does not offer PLAIN (both send
  * the password inside TLS; e.g. Office 365 SMTP offers only LOGIN).
  * CRAM-MD5, DIGEST-MD5, NTLM, IMAP LOGIN and POP3 USER/PASS are never used.
@@ -50,10 +51,10 @@ enum conn_tls { CONN_TLS_STARTTLS, CONN_TLS_IMPLICIT };
 enum conn_auth { CONN_AUTH_PASSWORD, CONN_AUTH_XOAUTH2 };
 
 /* Ceilings for what the network can make us hold. */
-#define CONN_LINE_MAX 65536         /* conn_read_line with max == 0 */
-#define CONN_RBUF_SIZE 16384        /* the stream's internal read buffer */
-#define CONN_TRANSCRIPT_MAX 65536   /* connect-phase server lines kept */
-#define CONN_DEFAULT_TIMEOUT_S 60   /* per wait, when params say 0 */
+#define CONN_LINE_MAX 65536       /* conn_read_line with max == 0 */
+#define CONN_RBUF_SIZE 16384      /* the stream's internal read buffer */
+#define CONN_TRANSCRIPT_MAX 65536 /* connect-phase server lines kept */
+#define CONN_DEFAULT_TIMEOUT_S 60 /* per wait, when params say 0 */
 
 /* Trace sink for --debug: gets one redacted line at a time (no newline),
  * "C: ..." client, "S: ..." server, "* ..." libcurl/tern notes. */
@@ -70,14 +71,14 @@ struct conn_params {
      * line_arg and cancel, which must stay valid until conn_close. */
     enum conn_proto proto;
     enum conn_tls tls;
-    const char *host;      /* borrowed; name, IPv4 or bare IPv6 */
-    unsigned port;         /* 0: default for proto and tls */
-    const char *user;      /* borrowed; NULL: no login */
-    const char *secret;    /* borrowed password or XOAUTH2 token */
+    const char *host;   /* borrowed; name, IPv4 or bare IPv6 */
+    unsigned port;      /* 0: default for proto and tls */
+    const char *user;   /* borrowed; NULL: no login */
+    const char *secret; /* borrowed password or XOAUTH2 token */
     enum conn_auth auth;
-    const char *ca_file;   /* borrowed; NULL: system trust store (or pin only) */
-    const char *pin;       /* borrowed "sha256//BASE64[;sha256//...]" or NULL */
-    unsigned timeout_s;    /* per wait (connect, each reply, each recv); 0: 60 */
+    const char *ca_file; /* borrowed; NULL: system trust store (or pin only) */
+    const char *pin;     /* borrowed "sha256//BASE64[;sha256//...]" or NULL */
+    unsigned timeout_s;  /* per wait (connect, each reply, each recv); 0: 60 */
     /* whole operation: for a stream it runs from the start of conn_open
      * until conn_set_deadline restarts it; for a request handle it bounds
      * each perform (CURLOPT_TIMEOUT). 0: none */
@@ -157,7 +158,7 @@ const char *conn_peer(const struct conn *c);
 /* Certificate facts of the peer's leaf certificate. Strings are owned by
  * the struct; any may be NULL when GnuTLS could not produce it. */
 struct conn_cert_info {
-    char *subject;   /* RFC 4514 DN */
+    char *subject; /* RFC 4514 DN */
     char *issuer;
     char *not_before; /* "2027-01-01 00:00:00 UTC" */
     char *not_after;
@@ -189,7 +190,6 @@ enum tern_rc conn_handle_set_path(void *handle, const char *path, struct tern_er
  * curlcode 0 with a user configured but no login done -> TERN_ENOTSUP. */
 enum tern_rc conn_handle_fail(void *handle, int curlcode, struct tern_err *err);
 /* Certificate facts after a perform (success or TLS failure). */
-enum tern_rc conn_handle_cert_info(void *handle, struct conn_cert_info *out,
-                                   struct tern_err *err);
+enum tern_rc conn_handle_cert_info(void *handle, struct conn_cert_info *out, struct tern_err *err);
 
 #endif

@@ -29,11 +29,15 @@ struct conn_redact {
 };
 
 void conn_redact_init(struct conn_redact *r, enum conn_proto proto);
+/* Copy server or library text for display: control bytes, C1 controls
+ * and invalid UTF-8 become '?'; cut at outsz - 1 bytes on a character
+ * boundary; always NUL-terminated. Returns the length. */
+size_t conn_safe_text(char *out, size_t outsz, const char *s, size_t n);
 /* Turn one protocol line (with or without CRLF) into a display line in
  * out ("C: ..." or "S: ..."), masking secrets. Returns false when nothing
  * should be shown (e.g. message data after the first note). */
-bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, size_t n,
-                      char *out, size_t outsz);
+bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, size_t n, char *out,
+                      size_t outsz);
 
 /* ---- errmap.c -------------------------------------------------------- */
 
@@ -51,8 +55,8 @@ struct conn_failure {
     const char *cert_problem; /* from tlsinfo */
     const char *cert_fp;
     const char *cert_pin;
-    bool auth_sent;           /* an AUTH/AUTHENTICATE command went out */
-    bool smtp_no_auth;        /* we aborted: SMTP offered no AUTH after TLS */
+    bool auth_sent;    /* an AUTH/AUTHENTICATE command went out */
+    bool smtp_no_auth; /* we aborted: SMTP offered no AUTH after TLS */
     unsigned timeout_ms;
     unsigned deadline_ms;
 };
@@ -69,8 +73,7 @@ enum tern_rc conn_cert_from_handle(CURL *h, bool verify, const char *ca_file, co
                                    struct conn_cert_info *ci);
 /* Same from a list of PEM blobs (tests). */
 enum tern_rc conn_cert_from_pems(const char *const *pems, size_t npems, bool verify,
-                                 const char *ca_file, const char *host,
-                                 struct conn_cert_info *ci);
+                                 const char *ca_file, const char *host, struct conn_cert_info *ci);
 
 /* ---- conn.c ---------------------------------------------------------- */
 

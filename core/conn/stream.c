@@ -57,9 +57,9 @@ enum tern_rc conn_open(const struct conn_params *p, struct conn **out, struct te
     if (ctx->user && !ctx->auth_sent) {
         /* libcurl skips the login when it finds no mechanism it may use
          * in some paths; never hand out an unauthenticated stream. */
-        enum tern_rc rc = tern_fail(err, TERN_ENOTSUP,
-                                    "%s offers no login method tern uses (SASL PLAIN or LOGIN)",
-                                    ctx->peer);
+        enum tern_rc rc =
+            tern_fail(err, TERN_ENOTSUP,
+                      "%s offers no login method tern uses (SASL PLAIN or LOGIN)", ctx->peer);
         conn_ctx_free(&ctx);
         return rc;
     }
@@ -136,8 +136,7 @@ void conn_trace_line(struct conn *c, bool outgoing, const char *line, size_t n)
 static enum tern_rc deadline_fail(struct conn *c, struct tern_err *err)
 {
     return tern_fail(err, TERN_ETIMEOUT, "%s timed out: the operation took longer than %.1f s",
-                     c->ctx->peer,
-                     c->ctx->deadline_ms ? c->ctx->deadline_ms / 1000.0 : 0.0);
+                     c->ctx->peer, c->ctx->deadline_ms ? c->ctx->deadline_ms / 1000.0 : 0.0);
 }
 
 /* Wait until the socket is ready for `events`, bounded by the per-wait
@@ -151,8 +150,8 @@ static enum tern_rc wait_io(struct conn *c, short events, struct tern_err *err)
         if (c->deadline_at && now >= c->deadline_at)
             return deadline_fail(c, err);
         if (now >= wait_end)
-            return tern_fail(err, TERN_ETIMEOUT, "%s timed out: no %s for %.1f s",
-                             c->ctx->peer, events == POLLIN ? "reply" : "progress sending",
+            return tern_fail(err, TERN_ETIMEOUT, "%s timed out: no %s for %.1f s", c->ctx->peer,
+                             events == POLLIN ? "reply" : "progress sending",
                              c->timeout_ms / 1000.0);
         if (c->ctx->p.cancel && *c->ctx->p.cancel)
             return tern_fail(err, TERN_ECANCELED, "%s: canceled", c->ctx->peer);
@@ -167,8 +166,7 @@ static enum tern_rc wait_io(struct conn *c, short events, struct tern_err *err)
         if (r > 0)
             return TERN_OK; /* ready, or error/hangup for recv/send to report */
         if (r < 0 && errno != EINTR)
-            return tern_fail(err, TERN_ECONN, "%s: poll failed: %s", c->ctx->peer,
-                             strerror(errno));
+            return tern_fail(err, TERN_ECONN, "%s: poll failed: %s", c->ctx->peer, strerror(errno));
     }
 }
 
@@ -187,8 +185,8 @@ enum tern_rc conn_send(struct conn *c, const void *buf, size_t n, struct tern_er
             continue;
         }
         if (rc != CURLE_OK)
-            return tern_fail(err, TERN_ECONN, "%s: connection lost while sending: %s",
-                             c->ctx->peer, curl_easy_strerror(rc));
+            return tern_fail(err, TERN_ECONN, "%s: connection lost while sending: %s", c->ctx->peer,
+                             curl_easy_strerror(rc));
         p += sent;
         n -= sent;
     }

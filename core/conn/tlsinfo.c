@@ -11,6 +11,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,12 @@ static void cert_names(gnutls_x509_crt_t crt, char *out, size_t outsz)
         if (t < 0)
             break;
         if (t == GNUTLS_SAN_IPADDRESS) {
-            /* Raw bytes; show the kind only rather than format it. */
-            tern_snprintf(name, sizeof name, "an IP address");
+            unsigned char raw[16];
+            if (nsz != 4 && nsz != 16)
+                continue;
+            memcpy(raw, name, nsz);
+            if (!inet_ntop(nsz == 4 ? AF_INET : AF_INET6, raw, name, sizeof name))
+                continue;
         } else if (t == GNUTLS_SAN_DNSNAME) {
             name[nsz] = '\0';
         } else {
@@ -103,8 +108,7 @@ static void cert_names(gnutls_x509_crt_t crt, char *out, size_t outsz)
     if (len == 0) {
         char cn[256];
         size_t cnsz = sizeof cn;
-        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cnsz) ==
-            0)
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cnsz) == 0)
             tern_snprintf(out, outsz, "%s", cn);
         else
             tern_snprintf(out, outsz, "no name");
@@ -125,7 +129,7 @@ static char *verify_problem(gnutls_x509_crt_t *chain, unsigned n, const char *ca
     if (gnutls_x509_trust_list_init(&tl, 0) < 0)
         return NULL;
     int added = ca_file ? gnutls_x509_trust_list_add_trust_file(tl, ca_file, NULL,
-                                                                 GNUTLS_X509_FMT_PEM, 0, 0)
+                                                                GNUTLS_X509_FMT_PEM, 0, 0)
                         : gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
     char buf[512] = "";
     if (added < 0) {
@@ -137,8 +141,8 @@ static char *verify_problem(gnutls_x509_crt_t *chain, unsigned n, const char *ca
     gnutls_typed_vdata_st vdata = {
         .type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)host, .size = 0};
     unsigned status = 0;
-    int rc = gnutls_x509_trust_list_verify_crt2(tl, chain, n, host ? &vdata : NULL, host ? 1 : 0,
-                                                0, &status, NULL);
+    int rc = gnutls_x509_trust_list_verify_crt2(tl, chain, n, host ? &vdata : NULL, host ? 1 : 0, 0,
+                                                &status, NULL);
     gnutls_x509_trust_list_deinit(tl, 1);
     if (rc < 0)
         return tern_strdup("the certificate could not be checked");
@@ -218,8 +222,7 @@ static enum tern_rc leaf_facts(gnutls_x509_crt_t crt, struct conn_cert_info *ci)
 }
 
 enum tern_rc conn_cert_from_pems(const char *const *pems, size_t npems, bool verify,
-                                 const char *ca_file, const char *host,
-                                 struct conn_cert_info *ci)
+                                 const char *ca_file, const char *host, struct conn_cert_info *ci)
 {
     memset(ci, 0, sizeof *ci);
     gnutls_x509_crt_t chain[CONN_CHAIN_MAX];

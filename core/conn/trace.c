@@ -29,14 +29,68 @@ static size_t chomp(const char *s, size_t n)
     return n;
 }
 
-/* Append printable text, control bytes shown as '?', cut at the end. */
+/* Length of the valid UTF-8 sequence at s[0..n) that is not a C1
+ * control (U+0080..U+009F, which some terminals obey like ESC), or 0. */
+static size_t utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+        return 0;
+    return len;
+}
+
+size_t conn_safe_text(char *out, size_t outsz, const char *s, size_t n)
+{
+    size_t o = 0;
+    if (outsz == 0)
+        return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n && o + 1 < outsz;) {
+        if (u[i] >= 0x20 && u[i] < 0x7f) {
+            out[o++] = (char)u[i++];
+            continue;
+        }
+        size_t k = u[i] >= 0x80 ? utf8_ok(u + i, n - i) : 0;
+        if (k == 0) {
+            out[o++] = '?';
+            i++;
+        } else if (o + k < outsz) {
+            memcpy(out + o, u + i, k);
+            o += k;
+            i += k;
+        } else {
+            break; /* no room for the whole character */
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Append printable text (see conn_safe_text), cut at the end. */
 static void put(char *out, size_t outsz, size_t *len, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && *len + 1 < outsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[(*len)++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    out[*len] = '\0';
+    *len += conn_safe_text(out + *len, outsz - *len, s, n);
 }
 
 static void puts_(char *out, size_t outsz, size_t *len, const char *s)
@@ -184,8 +238,8 @@ static void client_line(struct conn_redact *r, const char *s, size_t n, char *ou
         r->out_literal = lit;
 }
 
-bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, size_t n,
-                      char *out, size_t outsz)
+bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, size_t n, char *out,
+                      size_t outsz)
 {
     if (outsz == 0)
         return false;

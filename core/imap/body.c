@@ -25,8 +25,8 @@ enum tern_rc imap_cache_path(const struct imap_drv *d, int64_t folder_id, uint32
 {
     struct tbuf b;
     tbuf_init(&b, 8192);
-    enum tern_rc rc = tbuf_printf(&b, "%s/%lld/%u", d->cache_root, (long long)folder_id,
-                                  (unsigned)uidvalidity);
+    enum tern_rc rc =
+        tbuf_printf(&b, "%s/%lld/%u", d->cache_root, (long long)folder_id, (unsigned)uidvalidity);
     if (!rc && !dir_only)
         rc = tbuf_printf(&b, "/%u", (unsigned)uid);
     if (rc) {
@@ -238,8 +238,8 @@ static enum tern_rc on_body(void *arg, const struct imap_resp *r, struct tern_er
     if (body == IMAP_NONE)
         return TERN_OK; /* flag updates and the like */
     if (b->werr) {
-        enum tern_rc rc = tern_fail(err, TERN_EIO, "cannot write to %s: %s", b->dir,
-                                    strerror(b->werr));
+        enum tern_rc rc =
+            tern_fail(err, TERN_EIO, "cannot write to %s: %s", b->dir, strerror(b->werr));
         drop_tmp(b);
         return rc;
     }
@@ -250,8 +250,8 @@ static enum tern_rc on_body(void *arg, const struct imap_resp *r, struct tern_er
         return TERN_OK;
     }
     if (b->durable && fdatasync(b->fd) != 0) {
-        enum tern_rc rc = tern_fail(err, TERN_EIO, "cannot flush a file in %s: %s", b->dir,
-                                    strerror(errno));
+        enum tern_rc rc =
+            tern_fail(err, TERN_EIO, "cannot flush a file in %s: %s", b->dir, strerror(errno));
         drop_tmp(b);
         return rc;
     }
@@ -405,8 +405,7 @@ static int collect_missing(void *arg, const struct index_msg *m)
     return 0;
 }
 
-enum tern_rc imap_prefetch(struct imap_drv *d, const struct index_folder *f,
-                           struct tern_err *err)
+enum tern_rc imap_prefetch(struct imap_drv *d, const struct index_folder *f, struct tern_err *err)
 {
     struct missing l = {0};
     struct index_query q = {.folder_id = f->id};

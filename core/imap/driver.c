@@ -79,8 +79,7 @@ enum tern_rc imap_drv_connect(struct imap_drv *d, struct tern_err *err)
     if (!imap_sess_caps_from_transcript(d->s, conn_connect_transcript(d->conn)))
         rc = imap_simple(d->s, NULL, NULL, err, "CAPABILITY");
     if (!rc && !(d->s->caps & CAP_IMAP4REV1))
-        rc = tern_fail(err, TERN_ENOTSUP, "%s is not an IMAP4rev1 server",
-                       conn_peer(d->conn));
+        rc = tern_fail(err, TERN_ENOTSUP, "%s is not an IMAP4rev1 server", conn_peer(d->conn));
     if (rc)
         imap_drv_drop(d);
     return rc;

@@ -6,8 +6,8 @@
  * replaces the index's folder table (display names decoded from modified
  * UTF-7), and SELECT for a folder.
  */
-#include "private.h"
 #include "core/charset/lib.h"
+#include "private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +141,10 @@ static enum tern_rc on_list(void *arg, const struct imap_resp *r, struct tern_er
     static const struct {
         const char *a;
         enum index_special sp;
-    } specials[] = {{"\\Sent", INDEX_SPECIAL_SENT},   {"\\Drafts", INDEX_SPECIAL_DRAFTS},
-                    {"\\Trash", INDEX_SPECIAL_TRASH}, {"\\Junk", INDEX_SPECIAL_JUNK},
+    } specials[] = {{"\\Sent", INDEX_SPECIAL_SENT},
+                    {"\\Drafts", INDEX_SPECIAL_DRAFTS},
+                    {"\\Trash", INDEX_SPECIAL_TRASH},
+                    {"\\Junk", INDEX_SPECIAL_JUNK},
                     {"\\Archive", INDEX_SPECIAL_ARCHIVE}};
     for (uint32_t a = imap_child(r, attrs); a != IMAP_NONE; a = imap_next(r, attrs, a)) {
         if (imap_eq(r, a, "\\Noselect") || imap_eq(r, a, "\\NonExistent"))

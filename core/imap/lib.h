@@ -38,12 +38,12 @@ extern const struct acct_driver imap_driver;
 
 /* ------------------------------------------------------------- ceilings */
 
-#define IMAP_LINE_MAX ((size_t)8 << 20)     /* one line between literals */
-#define IMAP_LITERAL_MAX ((size_t)1 << 20)  /* a literal kept in memory (header fields) */
-#define IMAP_RESP_MAX ((size_t)16 << 20)    /* one response held in memory */
-#define IMAP_TOKENS_MAX ((uint32_t)1 << 21) /* tokens in one response */
-#define IMAP_DEPTH_MAX 64                   /* list nesting */
-#define IMAP_BODY_MAX ((uint64_t)1 << 31)   /* a body streamed to a file */
+#define IMAP_LINE_MAX ((size_t)8 << 20)          /* one line between literals */
+#define IMAP_LITERAL_MAX ((size_t)1 << 20)       /* a literal kept in memory (header fields) */
+#define IMAP_RESP_MAX ((size_t)16 << 20)         /* one response held in memory */
+#define IMAP_TOKENS_MAX ((uint32_t)1 << 21)      /* tokens in one response */
+#define IMAP_DEPTH_MAX 64                        /* list nesting */
+#define IMAP_BODY_MAX ((uint64_t)1 << 31)        /* a body streamed to a file */
 #define IMAP_LITERAL_NUM_MAX ((uint64_t)1 << 40) /* any {n} the parser accepts */
 
 /* --------------------------------------------------------------- parser */
@@ -54,7 +54,7 @@ enum imap_type {
     IMAP_LITERAL,  /* content held in memory */
     IMAP_EXTERNAL, /* literal streamed to a caller's sink; len = size, no bytes */
     IMAP_NIL,
-    IMAP_LIST,     /* children follow it; `end` is past the last one */
+    IMAP_LIST, /* children follow it; `end` is past the last one */
 };
 
 struct imap_tok {
@@ -113,8 +113,7 @@ uint64_t imap_parser_literal_size(const struct imap_parser *p);
 const char *imap_parser_literal_key(const struct imap_parser *p, size_t *n);
 /* Either append the literal's bytes (in pieces; the total must match and
  * stay within `cap`) ... */
-enum tern_rc imap_parser_literal_data(struct imap_parser *p, const char *buf, size_t n,
-                                      size_t cap);
+enum tern_rc imap_parser_literal_data(struct imap_parser *p, const char *buf, size_t n, size_t cap);
 /* ... or declare that the caller streamed it elsewhere. */
 void imap_parser_literal_external(struct imap_parser *p);
 const struct imap_resp *imap_parser_resp(const struct imap_parser *p);

@@ -123,8 +123,8 @@ static bool is_digit(char c)
  * 1 when a literal was announced (state set), 2 when the response code's
  * closing bracket was reached (*pos just past it).
  */
-static enum tern_rc tokens(struct imap_parser *p, const char *s, size_t n, size_t *pos,
-                           bool code, int *what, struct tern_err *err)
+static enum tern_rc tokens(struct imap_parser *p, const char *s, size_t n, size_t *pos, bool code,
+                           int *what, struct tern_err *err)
 {
     size_t i = *pos;
     enum tern_rc rc;
@@ -265,8 +265,7 @@ static void finish(struct imap_parser *p, enum imap_step *step)
     *step = IMAP_STEP_DONE;
 }
 
-static enum tern_rc set_text(struct imap_parser *p, const char *s, size_t n,
-                             struct tern_err *err)
+static enum tern_rc set_text(struct imap_parser *p, const char *s, size_t n, struct tern_err *err)
 {
     p->text_off = p->buf.len;
     p->resp.text_len = n;
@@ -393,8 +392,8 @@ static enum tern_rc start(struct imap_parser *p, const char *s, size_t n, enum i
     return TERN_OK;
 }
 
-static enum tern_rc feed(struct imap_parser *p, const char *line, size_t n,
-                         enum imap_step *step, struct tern_err *err)
+static enum tern_rc feed(struct imap_parser *p, const char *line, size_t n, enum imap_step *step,
+                         struct tern_err *err)
 {
     if (n > 0 && line[n - 1] == '\n')
         n--;
@@ -469,8 +468,7 @@ const char *imap_parser_literal_key(const struct imap_parser *p, size_t *n)
     return p->buf.data + p->tok[k].off;
 }
 
-enum tern_rc imap_parser_literal_data(struct imap_parser *p, const char *buf, size_t n,
-                                      size_t cap)
+enum tern_rc imap_parser_literal_data(struct imap_parser *p, const char *buf, size_t n, size_t cap)
 {
     if (p->state != PS_LITERAL || p->lit_external)
         return TERN_EINTERNAL;

@@ -5,9 +5,9 @@
 #ifndef TERN_IMAP_PRIVATE_H
 #define TERN_IMAP_PRIVATE_H
 
-#include "lib.h"
 #include "core/config/lib.h"
 #include "core/index/lib.h"
+#include "lib.h"
 
 /* Sync tuning. */
 #define IMAP_CHUNK 2500        /* UIDs per pipelined header FETCH (one commit each) */
@@ -18,7 +18,7 @@
 #define IMAP_NAME_MAX 1000     /* bytes of a folder name */
 
 /* Header fields the index is filled from. */
-#define IMAP_HEADER_FIELDS                                                                 \
+#define IMAP_HEADER_FIELDS                                                                         \
     "From To Cc Subject Date Message-ID In-Reply-To References List-Id Content-Type"
 
 enum imap_cap {
@@ -56,12 +56,15 @@ struct imap_sess {
     struct imap_io io;
     struct imap_parser *p;
     struct tbuf line;
-    struct tbuf out;  /* commands not sent yet */
+    struct tbuf out; /* commands not sent yet */
     uint32_t tag_next;
+    uint32_t done_below; /* every tag below this has its tagged reply */
+    uint32_t *ahead;     /* tags completed out of order (>= done_below) */
+    size_t nahead, capahead;
     unsigned caps;
-    bool qresync;     /* ENABLE QRESYNC answered */
-    bool condstore;   /* CONDSTORE active (ENABLE or implied) */
-    bool broken;      /* a wait was cut short: responses are out of step */
+    bool qresync;   /* ENABLE QRESYNC answered */
+    bool condstore; /* CONDSTORE active (ENABLE or implied) */
+    bool broken;    /* a wait was cut short: responses are out of step */
     bool bye;
     struct imap_sel sel;
     imap_route_fn *route; /* literal routing for the current wait */
@@ -81,11 +84,17 @@ bool imap_sess_caps_from_transcript(struct imap_sess *s, const char *transcript)
 enum tern_rc imap_cmd(struct imap_sess *s, uint32_t *tag, struct tern_err *err, const char *fmt,
                       ...) TERN_PRINTF(4, 5);
 enum tern_rc imap_flush(struct imap_sess *s, struct tern_err *err);
-/* Send what is queued, then read until the tagged reply for `tag`;
- * *final (may be NULL) is that reply (valid until the next read). */
+/* Send what is queued, then read until `tag` and every tag before it
+ * have their tagged replies (servers such as Dovecot run pipelined
+ * FETCHes in parallel and may complete them out of order). fn sees every
+ * response except the awaited reply when that one comes last; then
+ * *final (may be NULL) is that reply, valid until the next read. When the
+ * awaited reply came before others, fn saw it too and *final is NULL; a
+ * NO/BAD for it is then returned as the error. */
 enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
                        const struct imap_resp **final, struct tern_err *err);
-/* Map a tagged NO/BAD to tern_rc with the server's text; OK -> TERN_OK. */
+/* Map a tagged NO/BAD to tern_rc with the server's text; OK (or NULL:
+ * completed OK out of order, see imap_wait) -> TERN_OK. */
 enum tern_rc imap_check(const struct imap_resp *r, const char *what, struct tern_err *err);
 /* imap_cmd + imap_wait + imap_check. */
 enum tern_rc imap_simple(struct imap_sess *s, imap_resp_fn *fn, void *arg, struct tern_err *err,
@@ -150,8 +159,7 @@ enum tern_rc imap_cache_path(const struct imap_drv *d, int64_t folder_id, uint32
 void imap_cache_drop(const struct imap_drv *d, int64_t folder_id, uint32_t keep);
 enum tern_rc imap_fetch_body(struct imap_drv *d, int64_t id, char **path, struct tern_err *err);
 /* Download bodies of messages in folder f (selected) that have none. */
-enum tern_rc imap_prefetch(struct imap_drv *d, const struct index_folder *f,
-                           struct tern_err *err);
+enum tern_rc imap_prefetch(struct imap_drv *d, const struct index_folder *f, struct tern_err *err);
 
 /* push.c: replay queued changes for the selected folder f; with f NULL,
  * for every folder that has any (selecting each). */

@@ -171,8 +171,7 @@ static enum tern_rc fetch_flags(struct pctx *c, const struct imap_resp *r, uint3
 {
     uint64_t uid;
     uint32_t fl = imap_fetch_item(r, att, "FLAGS", false);
-    if (fl == IMAP_NONE ||
-        !imap_num(r, imap_fetch_item(r, att, "UID", false), UINT32_MAX, &uid))
+    if (fl == IMAP_NONE || !imap_num(r, imap_fetch_item(r, att, "UID", false), UINT32_MAX, &uid))
         return TERN_OK;
     struct index_msg m;
     index_msg_init(&m);
@@ -183,7 +182,8 @@ static enum tern_rc fetch_flags(struct pctx *c, const struct imap_resp *r, uint3
     }
     tbuf_reset(&c->kw);
     unsigned flags = imap_flags_parse(r, fl, &c->kw);
-    if (!rc && (flags != m.flags || strcmp(m.keywords ? m.keywords : "", c->kw.data ? c->kw.data : ""))) {
+    if (!rc &&
+        (flags != m.flags || strcmp(m.keywords ? m.keywords : "", c->kw.data ? c->kw.data : ""))) {
         if (flags != m.flags)
             c->st->flags_changed++;
         rc = index_msg_set_flags(c->d->ix, m.id, flags, c->kw.data ? c->kw.data : "", err);
@@ -276,12 +276,11 @@ static enum tern_rc apply_copyuid(struct pctx *c, const struct imap_resp *r, str
                     char *from = NULL, *to = NULL, *todir = NULL;
                     struct tern_err ig = {0};
                     bool moved = false;
-                    if (!imap_cache_path(c->d, c->f->id, c->f->uidvalidity, it->uid, false,
-                                         &from, &ig) &&
+                    if (!imap_cache_path(c->d, c->f->id, c->f->uidvalidity, it->uid, false, &from,
+                                         &ig) &&
                         !imap_cache_path(c->d, c->dest->id, (uint32_t)v, dst.v[i], false, &to,
                                          &ig) &&
-                        !imap_cache_path(c->d, c->dest->id, (uint32_t)v, 0, true, &todir,
-                                         &ig) &&
+                        !imap_cache_path(c->d, c->dest->id, (uint32_t)v, 0, true, &todir, &ig) &&
                         access(from, F_OK) == 0) {
                         /* best effort: a body not carried is fetched again */
                         char *slash = strrchr(todir, '/');
@@ -388,12 +387,11 @@ static enum tern_rc remove_done(struct pctx *c, struct pitem **v, size_t n, stru
 
 /* Run one command over items v[0..n) and wait for it. A NO drops the
  * items (reported later); other failures return. */
-static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *what,
-                        bool *refused, struct tern_err *err, const char *fmt, ...)
-    TERN_PRINTF(7, 8);
+static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *what, bool *refused,
+                        struct tern_err *err, const char *fmt, ...) TERN_PRINTF(7, 8);
 
-static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *what,
-                        bool *refused, struct tern_err *err, const char *fmt, ...)
+static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *what, bool *refused,
+                        struct tern_err *err, const char *fmt, ...)
 {
     char cmd[16384];
     va_list ap;
@@ -409,10 +407,10 @@ static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *
     enum tern_rc rc = imap_cmd(c->d->s, &tag, err, "%s", cmd);
     if (!rc)
         rc = imap_wait(c->d->s, tag, on_push, c, &r, err);
-    if (!rc && r->status == IMAP_ST_OK && imap_code_is(r, "COPYUID"))
+    if (!rc && r && r->status == IMAP_ST_OK && imap_code_is(r, "COPYUID"))
         rc = apply_copyuid(c, r, err);
     *refused = false;
-    if (!rc && r->status != IMAP_ST_OK) {
+    if (!rc && r && r->status != IMAP_ST_OK) {
         struct tern_err e = {0};
         imap_check(r, what, &e);
         tern_fail(&c->soft, e.rc, "%s", e.msg);
@@ -462,8 +460,8 @@ static enum tern_rc do_flags(struct pctx *c, struct pitem **v, size_t n, struct 
 static enum tern_rc expunge_uids(struct pctx *c, struct pitem **g, size_t n, const char *set,
                                  bool *refused, struct tern_err *err)
 {
-    enum tern_rc rc = run(c, g, n, "STORE", refused, err, "UID STORE %s +FLAGS.SILENT (\\Deleted)",
-                          set);
+    enum tern_rc rc =
+        run(c, g, n, "STORE", refused, err, "UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
     if (!rc && !*refused && (c->d->s->caps & CAP_UIDPLUS))
         rc = run(c, g, n, "EXPUNGE", refused, err, "UID EXPUNGE %s", set);
     return rc;
@@ -488,8 +486,8 @@ static enum tern_rc do_moves(struct pctx *c, struct pitem **v, size_t n, struct 
         bool refused = false;
         if (v[i]->op == INDEX_OP_MOVE) {
             struct tern_err e = {0};
-            enum tern_rc fr = v[i]->arg ? index_folder_get(c->d->ix, 0, v[i]->arg, &dest, &e)
-                                        : TERN_ENOTFOUND;
+            enum tern_rc fr =
+                v[i]->arg ? index_folder_get(c->d->ix, 0, v[i]->arg, &dest, &e) : TERN_ENOTFOUND;
             if (fr == TERN_OK && dest.remote_name && dest.id != c->f->id) {
                 tbuf_reset(&mbox);
                 rc = imap_put_mailbox(&mbox, dest.remote_name, err);

@@ -29,6 +29,7 @@ struct imap_sess *imap_sess_new(const struct imap_io *io)
     tbuf_init(&s->line, IMAP_LINE_MAX);
     tbuf_init(&s->out, IMAP_OUT_MAX);
     s->tag_next = 1;
+    s->done_below = 1;
     return s;
 }
 
@@ -40,6 +41,7 @@ void imap_sess_free(struct imap_sess **ps)
     imap_parser_free(&s->p);
     tbuf_free(&s->line);
     tbuf_free(&s->out);
+    free(s->ahead);
     free(s);
     *ps = NULL;
 }
@@ -50,11 +52,16 @@ void imap_sess_caps(struct imap_sess *s, const struct imap_resp *r, uint32_t l, 
         const char *name;
         unsigned bit;
     } known[] = {
-        {"IMAP4rev1", CAP_IMAP4REV1},         {"CONDSTORE", CAP_CONDSTORE},
-        {"QRESYNC", CAP_QRESYNC},             {"ENABLE", CAP_ENABLE},
-        {"MOVE", CAP_MOVE},                   {"UIDPLUS", CAP_UIDPLUS},
-        {"SPECIAL-USE", CAP_SPECIAL_USE},     {"LIST-EXTENDED", CAP_LIST_EXTENDED},
-        {"LIST-STATUS", CAP_LIST_STATUS},     {"ESEARCH", CAP_ESEARCH},
+        {"IMAP4rev1", CAP_IMAP4REV1},
+        {"CONDSTORE", CAP_CONDSTORE},
+        {"QRESYNC", CAP_QRESYNC},
+        {"ENABLE", CAP_ENABLE},
+        {"MOVE", CAP_MOVE},
+        {"UIDPLUS", CAP_UIDPLUS},
+        {"SPECIAL-USE", CAP_SPECIAL_USE},
+        {"LIST-EXTENDED", CAP_LIST_EXTENDED},
+        {"LIST-STATUS", CAP_LIST_STATUS},
+        {"ESEARCH", CAP_ESEARCH},
     };
     unsigned caps = CAP_KNOWN;
     for (uint32_t c = first; c != IMAP_NONE; c = imap_next(r, l, c))
@@ -74,8 +81,7 @@ static bool caps_line(struct imap_sess *s, struct imap_parser *p, const char *l,
         return false;
     const struct imap_resp *r = imap_parser_resp(p);
     uint32_t rest;
-    if (r && r->status == IMAP_ST_OK && r->has_code &&
-        imap_eq(r, imap_child(r, 0), "CAPABILITY")) {
+    if (r && r->status == IMAP_ST_OK && r->has_code && imap_eq(r, imap_child(r, 0), "CAPABILITY")) {
         imap_sess_caps(s, r, 0, imap_next(r, 0, imap_child(r, 0)));
         return true;
     }
@@ -204,9 +210,7 @@ static void clean_text(const char *s, size_t n, char *out, size_t outsz)
 
 enum tern_rc imap_check(const struct imap_resp *r, const char *what, struct tern_err *err)
 {
-    if (!r)
-        return tern_fail(err, TERN_EINTERNAL, "%s: no reply", what);
-    if (r->status == IMAP_ST_OK)
+    if (!r || r->status == IMAP_ST_OK)
         return TERN_OK;
     char text[200];
     clean_text(r->text, r->text_len, text, sizeof text);
@@ -314,6 +318,42 @@ static void trace_resp(struct imap_sess *s, const struct imap_resp *r)
     s->io.trace(s->io.arg, false, buf, strlen(buf));
 }
 
+/* Record tag t as answered; false when it was never sent or answered
+ * twice. */
+static bool tag_complete(struct imap_sess *s, uint32_t t)
+{
+    if (t < s->done_below || t >= s->tag_next)
+        return false;
+    for (size_t i = 0; i < s->nahead; i++)
+        if (s->ahead[i] == t)
+            return false;
+    if (t == s->done_below) {
+        s->done_below++;
+        /* pull in what completed early */
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (size_t i = 0; i < s->nahead; i++)
+                if (s->ahead[i] == s->done_below) {
+                    s->ahead[i] = s->ahead[--s->nahead];
+                    s->done_below++;
+                    moved = true;
+                    break;
+                }
+        }
+        return true;
+    }
+    if (s->nahead == s->capahead) {
+        size_t cap = s->capahead ? s->capahead * 2 : 16;
+        uint32_t *v = realloc(s->ahead, cap * sizeof *v);
+        if (!v)
+            return false;
+        s->ahead = v;
+        s->capahead = cap;
+    }
+    s->ahead[s->nahead++] = t;
+    return true;
+}
+
 enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
                        const struct imap_resp **final, struct tern_err *err)
 {
@@ -324,7 +364,8 @@ enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void
     enum tern_rc rc = imap_flush(s, err);
     if (rc)
         return rc;
-    for (;;) {
+    struct tern_err early = {0}; /* the awaited reply, when it was NO/BAD and early */
+    while (s->done_below <= tag) {
         const struct imap_resp *r;
         rc = imap_read_resp(s->p, &s->io, &s->line, s->route, s->route_arg, &r, err);
         if (rc) {
@@ -342,21 +383,26 @@ enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void
         }
         if (r->kind == IMAP_TAGGED) {
             uint32_t t = imap_tag_num(r);
-            if (t == tag) {
-                if (final)
-                    *final = r;
-                return TERN_OK;
-            }
-            if (t == 0 || t > tag || t >= s->tag_next) {
+            if (!tag_complete(s, t)) {
                 s->broken = true;
                 return tern_fail(err, TERN_EPROTO, "IMAP server answered a tag never sent");
             }
+            if (t == tag && s->done_below > tag) {
+                if (final)
+                    *final = r;
+                break;
+            }
+            if (t == tag && r->status != IMAP_ST_OK)
+                imap_check(r, "IMAP command", &early);
         }
         if (fn && (rc = fn(arg, r, err))) {
             s->broken = true;
             return rc;
         }
     }
+    if (early.rc)
+        return tern_fail(err, early.rc, "%s", early.msg);
+    return TERN_OK;
 }
 
 enum tern_rc imap_simple(struct imap_sess *s, imap_resp_fn *fn, void *arg, struct tern_err *err,

@@ -43,19 +43,21 @@ struct fsync {
     struct acct_sync_stats *st;
     struct umap *map;
     size_t n, cap;
-    uint32_t new_lo;    /* UIDs >= new_lo are not in the index yet */
-    bool changes_only;  /* every FLAGS reported is a change (QRESYNC/CHANGEDSINCE) */
-    bool full_diff;     /* the full FLAGS fetch is running: mark `seen` */
-    bool modseq_ok;     /* local messages are reconciled: HIGHESTMODSEQ may be stored */
-    bool cache_exists;  /* the folder has a cache directory (unlink on expunge) */
+    uint32_t new_lo;   /* UIDs >= new_lo are not in the index yet */
+    bool changes_only; /* every FLAGS reported is a change (QRESYNC/CHANGEDSINCE) */
+    bool full_diff;    /* the full FLAGS fetch is running: mark `seen` */
+    bool modseq_ok;    /* local messages are reconciled: HIGHESTMODSEQ may be stored */
+    bool cache_exists; /* the folder has a cache directory (unlink on expunge) */
     bool tx;
     struct tbuf kw;
     uint32_t flags_tag;
     uint32_t *ctag, *chi; /* chunk tags and the last UID of each chunk */
-    size_t nch;
+    bool *cdone;          /* chunk k's tagged OK seen */
+    size_t nch, ncdone;   /* chunks; chunks 0..ncdone-1 all complete */
     uint64_t inserted;
-    uint32_t max_uid;   /* highest new UID stored */
-    uint64_t total_new; /* for progress */
+    uint64_t since_commit; /* rows stored in the open transaction */
+    uint32_t max_uid;      /* highest new UID stored */
+    uint64_t total_new;    /* for progress */
 };
 
 static int map_add(void *arg, int64_t id, uint32_t uid, unsigned flags)
@@ -107,6 +109,7 @@ static enum tern_rc tx_commit(struct fsync *fs, struct tern_err *err)
 {
     if (!fs->tx)
         return TERN_OK;
+    fs->since_commit = 0;
     enum tern_rc rc = index_folder_update(fs->d->ix, &fs->f, err);
     if (!rc)
         rc = index_commit(fs->d->ix, err);
@@ -129,8 +132,7 @@ static void unlink_cached(struct fsync *fs, uint32_t uid)
         return;
     char *path = NULL;
     struct tern_err ignore = {0};
-    if (imap_cache_path(fs->d, fs->f.id, fs->f.uidvalidity, uid, false, &path, &ignore) ==
-        TERN_OK)
+    if (imap_cache_path(fs->d, fs->f.id, fs->f.uidvalidity, uid, false, &path, &ignore) == TERN_OK)
         unlink(path);
     free(path);
 }
@@ -166,6 +168,9 @@ static int vanish_range(void *arg, uint32_t lo, uint32_t hi)
 static enum tern_rc store_new(struct fsync *fs, const struct imap_resp *r, uint32_t att,
                               uint32_t uid, uint32_t hdr, struct tern_err *err)
 {
+    struct umap *had = map_find(fs, uid); /* stored by a sync that was cut short */
+    if (had)
+        had->seen = true;
     struct index_msg m;
     index_msg_init(&m);
     m.folder_id = fs->f.id;
@@ -194,14 +199,28 @@ static enum tern_rc store_new(struct fsync *fs, const struct imap_resp *r, uint3
     enum tern_rc rc = TERN_OK;
     if (fs->kw.len && !(m.keywords = tern_strdup(fs->kw.data)))
         rc = tern_fail(err, TERN_ENOMEM, "out of memory");
-    if (!rc)
+    /* a plain INSERT for UIDs the index lacks (the cold-sync case) is
+     * cheaper for SQLite than an upsert; a row we did not know of (a
+     * concurrent writer) falls back to the upsert */
+    if (!rc && !had) {
+        rc = index_msg_insert(fs->d->ix, &m, err);
+        if (rc == TERN_EDATA) {
+            tern_err_clear(err);
+            rc = index_msg_upsert(fs->d->ix, &m, err);
+        }
+    } else if (!rc) {
         rc = index_msg_upsert(fs->d->ix, &m, err);
+    }
     index_msg_clear(&m);
     if (!rc) {
         fs->inserted++;
         fs->st->new_messages++;
         if (uid > fs->max_uid)
             fs->max_uid = uid;
+        /* bound the transaction even when the server completes the
+         * pipelined chunks late or out of order */
+        if (++fs->since_commit >= IMAP_CHUNK && !(rc = tx_commit(fs, err)))
+            rc = tx_begin(fs, err);
     }
     return rc;
 }
@@ -279,10 +298,20 @@ static enum tern_rc on_resp(void *arg, const struct imap_resp *r, struct tern_er
                 continue;
             if ((rc = imap_check(r, "UID FETCH", err)))
                 return rc;
-            if (fs->chi[k] == UINT32_MAX - 1) /* open-ended a:* */
+            /* Dovecot runs pipelined FETCHes in parallel: replies may
+             * complete out of order, so the watermark only moves past
+             * chunks that are all complete (rows of later chunks committed
+             * early are harmless: a resumed sync upserts them). */
+            fs->cdone[k] = true;
+            while (fs->ncdone < fs->nch && fs->cdone[fs->ncdone])
+                fs->ncdone++;
+            if (fs->ncdone == 0)
+                return TERN_OK;
+            size_t j = fs->ncdone - 1;
+            if (fs->chi[j] == UINT32_MAX - 1) /* open-ended a:* */
                 fs->f.uidnext = fs->max_uid >= fs->new_lo ? fs->max_uid + 1 : fs->new_lo;
-            else
-                fs->f.uidnext = fs->chi[k] + 1;
+            else if (fs->chi[j] + 1 > fs->f.uidnext)
+                fs->f.uidnext = fs->chi[j] + 1;
             if (fs->modseq_ok)
                 fs->f.highestmodseq = fs->d->s->sel.highestmodseq;
             if ((rc = tx_commit(fs, err)))
@@ -397,6 +426,11 @@ static enum tern_rc add_chunk(struct fsync *fs, uint32_t a, uint32_t b, bool sta
     if (!h)
         return tern_fail(err, TERN_ENOMEM, "out of memory");
     fs->chi = h;
+    bool *dn = realloc(fs->cdone, (fs->nch + 1) * sizeof *dn);
+    if (!dn)
+        return tern_fail(err, TERN_ENOMEM, "out of memory");
+    fs->cdone = dn;
+    dn[fs->nch] = false;
     char range[40];
     if (star)
         snprintf(range, sizeof range, "%u:*", (unsigned)a);
@@ -488,6 +522,7 @@ static void fsync_free(struct fsync *fs)
     free(fs->map);
     free(fs->ctag);
     free(fs->chi);
+    free(fs->cdone);
     tbuf_free(&fs->kw);
 }
 
@@ -517,9 +552,9 @@ static bool folder_has_cache(struct fsync *fs)
     char *dir = NULL;
     struct tern_err ignore = {0};
     struct stat sb;
-    bool yes = imap_cache_path(fs->d, fs->f.id, fs->f.uidvalidity, 0, true, &dir, &ignore) ==
-                   TERN_OK &&
-               stat(dir, &sb) == 0;
+    bool yes =
+        imap_cache_path(fs->d, fs->f.id, fs->f.uidvalidity, 0, true, &dir, &ignore) == TERN_OK &&
+        stat(dir, &sb) == 0;
     free(dir);
     return yes;
 }
@@ -541,6 +576,25 @@ static int count_missing(void *arg, const struct index_msg *m)
 static bool wants_bodies(const struct imap_drv *d)
 {
     return d->env->fetch_bodies || d->env->cfg->offline;
+}
+
+/* A folder empty on both sides: record the server's STATUS facts (only
+ * when they changed: no write, no fsync on a quiet sync). */
+static enum tern_rc empty_folder(struct fsync *fs, const struct imap_folder_status *fst,
+                                 struct tern_err *err)
+{
+    struct index_folder *f = &fs->f;
+    uint64_t modseq = fs->d->s->condstore ? fst->highestmodseq : 0;
+    if (f->uidvalidity == fst->uidvalidity && f->uidnext == fst->uidnext &&
+        f->highestmodseq == modseq)
+        return TERN_OK;
+    if (f->uidvalidity && f->uidvalidity != fst->uidvalidity)
+        imap_cache_drop(fs->d, f->id, 0);
+    f->uidvalidity = fst->uidvalidity;
+    f->uidnext = fst->uidnext;
+    f->highestmodseq = modseq;
+    f->last_sync = (int64_t)time(NULL);
+    return index_folder_update(fs->d->ix, f, err);
 }
 
 static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
@@ -568,6 +622,13 @@ static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
             return rc;
         }
     }
+    /* empty on the server and here: STATUS says all SELECT would */
+    if (fst && fst->have && !has_pending && fst->messages == 0 && fs.f.total == 0 &&
+        fst->uidvalidity) {
+        rc = empty_folder(&fs, fst, err);
+        fsync_free(&fs);
+        return rc;
+    }
     if ((rc = index_msg_uids(d->ix, fid, map_add, &fs, err)))
         goto out;
     uint64_t stored_modseq = fs.f.highestmodseq;
@@ -575,8 +636,7 @@ static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
     fs.changes_only = true; /* what QRESYNC sends with SELECT */
     fs.cache_exists = folder_has_cache(&fs);
     bool qresync = s->qresync && fs.f.uidvalidity && stored_modseq;
-    if ((rc = tx_begin(&fs, err)) ||
-        (rc = imap_select(d, &fs.f, true, on_resp, &fs, err)))
+    if ((rc = tx_begin(&fs, err)) || (rc = imap_select(d, &fs.f, true, on_resp, &fs, err)))
         goto out;
     struct imap_sel *sel = &s->sel;
     if (fs.f.uidvalidity && fs.f.uidvalidity != sel->uidvalidity) {
@@ -593,9 +653,6 @@ static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
     } else {
         qresync = false;
     }
-    if ((rc = tx_commit(&fs, err)) || (rc = tx_begin(&fs, err)))
-        goto out;
-
     /* the flag step, for messages the index has */
     bool local = false;
     for (size_t i = 0; i < fs.n && !local; i++)
@@ -627,6 +684,15 @@ static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
         rc = imap_wait(s, last, on_resp, &fs, NULL, err);
     if (!rc && need_expunge_check)
         rc = expunge_check(&fs, err);
+    /* Rows at or above the old watermark come from a sync that was cut
+     * short after committing chunks out of order; the new-mail fetch just
+     * covered that range, so the ones it did not return are gone. */
+    for (size_t i = lower_bound(&fs, fs.new_lo); i < fs.n && !rc && fs.nch; i++) {
+        struct umap *e = &fs.map[i];
+        bool covered = fs.chi[fs.nch - 1] == UINT32_MAX - 1 || e->uid <= fs.chi[fs.nch - 1];
+        if (!e->gone && !e->seen && covered)
+            rc = expunge_entry(&fs, e, err);
+    }
     if (rc)
         goto out;
     /* the whole folder is current */

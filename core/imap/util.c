@@ -4,8 +4,8 @@
  * Every function here tolerates any token shape: a server that sends a
  * list where a number belongs gets "no" for an answer, not a crash.
  */
-#include "lib.h"
 #include "core/index/lib.h"
+#include "lib.h"
 
 #include <string.h>
 
@@ -94,8 +94,8 @@ uint32_t imap_fetch_item(const struct imap_resp *r, uint32_t l, const char *key,
             return IMAP_NONE;
         const char *s;
         size_t n;
-        if (r->tok[c].type == IMAP_ATOM && imap_str(r, c, &s, &n) &&
-            (prefix ? n >= kn : n == kn) && tern_strncasecmp(s, key, kn) == 0)
+        if (r->tok[c].type == IMAP_ATOM && imap_str(r, c, &s, &n) && (prefix ? n >= kn : n == kn) &&
+            tern_strncasecmp(s, key, kn) == 0)
             return v;
         c = imap_next(r, l, v);
     }
@@ -192,8 +192,8 @@ static bool keyword_ok(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == '{' || c == '"' ||
-            c == '\\' || c == ']' || c == '%' || c == '*')
+        if (c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == '{' || c == '"' || c == '\\' ||
+            c == ']' || c == '%' || c == '*')
             return false;
     }
     return true;
@@ -283,7 +283,8 @@ static bool bs_part(const struct imap_resp *r, uint32_t t, const char *parent, i
     uint32_t base = 7;
     if (imap_eq(r, type, "text"))
         base = 8;
-    else if (imap_eq(r, type, "message") && (imap_eq(r, sub, "rfc822") || imap_eq(r, sub, "global")))
+    else if (imap_eq(r, type, "message") &&
+             (imap_eq(r, sub, "rfc822") || imap_eq(r, sub, "global")))
         base = 10;
     uint32_t disp = imap_nth(r, t, base + 1);
     uint32_t dtype = imap_is_list(r, disp) ? imap_child(r, disp) : IMAP_NONE;

@@ -41,11 +41,11 @@
 #include <time.h>
 
 #define OUTBOX_DIR "outbox"
-#define OUTBOX_META_MAX 65536       /* one metadata file */
-#define OUTBOX_ENTRIES_MAX 100000   /* entries looked at per scan */
-#define OUTBOX_BACKOFF_FIRST 60     /* seconds after the first failed flush */
+#define OUTBOX_META_MAX 65536     /* one metadata file */
+#define OUTBOX_ENTRIES_MAX 100000 /* entries looked at per scan */
+#define OUTBOX_BACKOFF_FIRST 60   /* seconds after the first failed flush */
 #define OUTBOX_BACKOFF_MAX (4 * 3600)
-#define OUTBOX_GIVE_UP (5 * 86400)  /* temporary failures for longer: failed/ */
+#define OUTBOX_GIVE_UP (5 * 86400) /* temporary failures for longer: failed/ */
 
 enum outbox_state {
     OUTBOX_QUEUED, /* waiting to be submitted */
@@ -54,25 +54,25 @@ enum outbox_state {
 
 /* One queue entry as listed. */
 struct outbox_entry {
-    char *id;            /* owned; file name in new/ and meta/ */
+    char *id; /* owned; file name in new/ and meta/ */
     enum outbox_state state;
-    char *from;          /* owned; envelope sender ("" for <>) */
-    char **rcpts;        /* owned; recipients still to send to */
+    char *from;   /* owned; envelope sender ("" for <>) */
+    char **rcpts; /* owned; recipients still to send to */
     size_t nrcpts;
-    unsigned attempts;   /* submissions tried so far */
+    unsigned attempts; /* submissions tried so far */
     time_t created;
-    time_t next_try;     /* not before (flush without force) */
-    time_t last_try;     /* 0: never */
-    bool save_sent;      /* a copy to Sent is wanted after sending */
-    char *error;         /* owned; last error, one line, or NULL */
-    char *subject;       /* owned; decoded Subject for listings, or NULL */
-    uint64_t size;       /* bytes of the message file */
+    time_t next_try; /* not before (flush without force) */
+    time_t last_try; /* 0: never */
+    bool save_sent;  /* a copy to Sent is wanted after sending */
+    char *error;     /* owned; last error, one line, or NULL */
+    char *subject;   /* owned; decoded Subject for listings, or NULL */
+    uint64_t size;   /* bytes of the message file */
 };
 
 struct outbox_list {
     struct outbox_entry *v; /* owned, oldest first */
     size_t n;
-    size_t orphans;         /* message files without metadata (ignored) */
+    size_t orphans; /* message files without metadata (ignored) */
 };
 
 /* The account's queue, oldest first; an absent outbox lists nothing.
@@ -94,20 +94,20 @@ enum outbox_fate {
 /* One message given to outbox_submit; the out fields are filled in. */
 struct outbox_item {
     /* in (borrowed) */
-    const char *data;           /* canonical message with Bcc (compose) */
+    const char *data; /* canonical message with Bcc (compose) */
     size_t len;
-    const char *from;           /* envelope sender */
+    const char *from; /* envelope sender */
     const char *const *rcpts;
     size_t nrcpts;
     /* out */
     enum outbox_fate fate;
-    enum tern_rc rc;            /* TERN_OK, or the failure that decides the
-                                 * exit code (ETEMP when queued) */
-    char text[512];             /* one line: what happened */
-    struct tbuf notes;          /* more lines ('\n'-separated): refused
-                                 * recipients, Sent copy problems; owned,
-                                 * free with outbox_item_free */
-    char queue_id[64];          /* set when (partly) queued or kept in failed/ */
+    enum tern_rc rc;   /* TERN_OK, or the failure that decides the
+                        * exit code (ETEMP when queued) */
+    char text[512];    /* one line: what happened */
+    struct tbuf notes; /* more lines ('\n'-separated): refused
+                        * recipients, Sent copy problems; owned,
+                        * free with outbox_item_free */
+    char queue_id[64]; /* set when (partly) queued or kept in failed/ */
 };
 void outbox_item_free(struct outbox_item *it); /* frees notes only */
 
@@ -122,14 +122,14 @@ struct outbox_event {
 typedef void outbox_report_fn(void *arg, const struct outbox_event *ev);
 
 struct outbox_opts {
-    bool queue;               /* submit: queue on temporary failure (not with --no-queue) */
-    bool force;               /* flush: ignore next-try times */
-    const char *ehlo_name;    /* NULL: the account address's domain */
-    conn_trace_fn *trace;     /* --debug */
+    bool queue;            /* submit: queue on temporary failure (not with --no-queue) */
+    bool force;            /* flush: ignore next-try times */
+    const char *ehlo_name; /* NULL: the account address's domain */
+    conn_trace_fn *trace;  /* --debug */
     void *trace_arg;
     outbox_report_fn *report; /* flush: per entry; may be NULL */
     void *report_arg;
-    time_t now;               /* 0: time(NULL) (tests) */
+    time_t now; /* 0: time(NULL) (tests) */
 };
 
 /*

@@ -6,8 +6,8 @@
 
 /* The queue directory of one account. */
 struct outbox_store {
-    char *dir;    /* <data_dir>/outbox */
-    int lock_fd;  /* -1 until store_lock */
+    char *dir;   /* <data_dir>/outbox */
+    int lock_fd; /* -1 until store_lock */
 };
 
 /* Open (with create: making the directories, 0700) the account's queue.
@@ -46,8 +46,8 @@ enum tern_rc store_fail(struct outbox_store *s, const struct store_meta *m, stru
 enum tern_rc store_add_failed(struct outbox_store *s, const char *data, size_t len,
                               struct store_meta *m, struct tern_err *err);
 /* All entries (metadata only), oldest first. */
-enum tern_rc store_scan(struct outbox_store *s, struct store_meta **out, size_t *n,
-                        size_t *orphans, struct tern_err *err);
+enum tern_rc store_scan(struct outbox_store *s, struct store_meta **out, size_t *n, size_t *orphans,
+                        struct tern_err *err);
 /* Path of a file inside the store ("failed/ID"); new string or NULL. */
 char *store_path(const struct outbox_store *s, const char *sub, const char *id);
 

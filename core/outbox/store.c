@@ -208,7 +208,7 @@ static enum tern_rc meta_format(const struct store_meta *m, struct tbuf *b)
     const struct outbox_entry *e = &m->e;
     enum tern_rc rc = tbuf_printf(b,
                                   META_MAGIC "\nid %s\nsent %s\nsave-sent %s\ncreated %lld\n"
-                                  "next %lld\nlast %lld\nattempts %u\nfrom %s\n",
+                                             "next %lld\nlast %lld\nattempts %u\nfrom %s\n",
                                   e->id, m->sent ? "yes" : "no", e->save_sent ? "yes" : "no",
                                   (long long)e->created, (long long)e->next_try,
                                   (long long)e->last_try, e->attempts, e->from ? e->from : "");
@@ -253,8 +253,7 @@ static bool id_ok(const char *id)
     return true;
 }
 
-static enum tern_rc read_small(const char *path, size_t max, struct tbuf *out,
-                               struct tern_err *err)
+static enum tern_rc read_small(const char *path, size_t max, struct tbuf *out, struct tern_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -548,8 +547,8 @@ static int cmp_meta(const void *a, const void *b)
     return strcmp(x->e.id, y->e.id);
 }
 
-enum tern_rc store_scan(struct outbox_store *s, struct store_meta **out, size_t *n,
-                        size_t *orphans, struct tern_err *err)
+enum tern_rc store_scan(struct outbox_store *s, struct store_meta **out, size_t *n, size_t *orphans,
+                        struct tern_err *err)
 {
     *out = NULL;
     *n = 0;

@@ -10,19 +10,19 @@
 
 /* One message of a batch. */
 struct job {
-    struct outbox_item *item;  /* submit: the caller's item */
-    struct store_meta *meta;   /* flush: the queue entry */
-    const char *data;          /* the message with Bcc */
+    struct outbox_item *item; /* submit: the caller's item */
+    struct store_meta *meta;  /* flush: the queue entry */
+    const char *data;         /* the message with Bcc */
     size_t len;
-    struct tbuf loaded;        /* flush: the message read from disk */
-    struct tbuf wire;          /* the transmitted form (no Bcc) */
-    bool copy_due;             /* accepted: make the copy to Sent */
+    struct tbuf loaded; /* flush: the message read from disk */
+    struct tbuf wire;   /* the transmitted form (no Bcc) */
+    bool copy_due;      /* accepted: make the copy to Sent */
 };
 
 struct run {
     const struct tern_account *a;
     const struct outbox_opts *o;
-    struct outbox_store *st;   /* submit: opened when first needed */
+    struct outbox_store *st; /* submit: opened when first needed */
     struct job *jobs;
     time_t now;
     struct outbox_flush_stats *stats;
@@ -146,8 +146,7 @@ static enum tern_rc set_rcpts(struct store_meta *m, const char *const *rc, size_
 /* Queue a fresh message (or the rest of its recipients). */
 static enum tern_rc enqueue(struct run *run, const char *data, size_t len, const char *from,
                             const char *const *rcpts, size_t n, bool sent, bool save_sent,
-                            const char *error, char *id_out, size_t id_size,
-                            struct tern_err *err)
+                            const char *error, char *id_out, size_t id_size, struct tern_err *err)
 {
     enum tern_rc rc = ensure_store(run, err);
     if (rc)
@@ -201,8 +200,8 @@ static void submit_done(struct run *run, struct job *j, const struct smtp_messag
         } else if (r->accepted < r->nrcpts) {
             it->fate = OUTBOX_FATE_PARTIAL;
             it->rc = r->perm_failed ? TERN_EREFUSED : TERN_ETEMP;
-            tern_snprintf(it->text, sizeof it->text, "sent to %zu of %zu recipients",
-                          r->accepted, r->nrcpts);
+            tern_snprintf(it->text, sizeof it->text, "sent to %zu of %zu recipients", r->accepted,
+                          r->nrcpts);
         } else {
             it->fate = OUTBOX_FATE_SENT;
             tern_snprintf(it->text, sizeof it->text, "sent to %zu recipient%s (%s)", r->accepted,
@@ -254,8 +253,8 @@ static void report(struct run *run, const struct store_meta *m, enum outbox_fate
 {
     if (!run->o->report)
         return;
-    struct outbox_event ev = {.entry = &m->e, .fate = fate, .rc = rc, .text = text,
-                              .notes = notes ? notes : ""};
+    struct outbox_event ev = {
+        .entry = &m->e, .fate = fate, .rc = rc, .text = text, .notes = notes ? notes : ""};
     run->o->report(run->o->report_arg, &ev);
 }
 
@@ -313,8 +312,10 @@ static enum tern_rc flush_done(struct run *run, struct job *j, const struct smtp
                 tern_snprintf(text, sizeof text, "sent to %zu recipient%s (%s)", r->accepted,
                               r->accepted == 1 ? "" : "s", r->text);
             report(run, meta, r->accepted < r->nrcpts ? OUTBOX_FATE_PARTIAL : OUTBOX_FATE_SENT,
-                   r->perm_failed ? TERN_EREFUSED : ntemp ? TERN_ETEMP : TERN_OK, text,
-                   notes.data);
+                   r->perm_failed ? TERN_EREFUSED
+                   : ntemp        ? TERN_ETEMP
+                                  : TERN_OK,
+                   text, notes.data);
         }
         tbuf_free(&notes);
         return rc;

@@ -65,11 +65,17 @@ enum tern_rc pop3_sess_capa(struct pop3_sess *s, struct tern_err *err);
 
 struct maildir;
 
-/* Tuning: RETRs in flight with PIPELINING, and when a batch of stored
- * messages is made durable (then its DELEs go out). */
-#define POP3_WINDOW 32
-#define POP3_BATCH_MSGS 256
-#define POP3_BATCH_BYTES (32u << 20)
+/* Tuning: RETRs in flight with PIPELINING, refilled in bursts once half
+ * the window is answered (few large writes instead of one tiny packet per
+ * message; measured on Dovecot: 10,000 messages took 4-17 s with a window
+ * of 32 and 2-4 s with 1,000). The window's commands (< 16 KiB) always fit
+ * the socket buffers, so the pipelined sends cannot deadlock against the
+ * server's replies. Then when a batch of stored messages is made durable
+ * (and its DELEs go out). */
+#define POP3_WINDOW 1000
+#define POP3_BURST 512
+#define POP3_BATCH_MSGS 512
+#define POP3_BATCH_BYTES (64u << 20)
 #define POP3_BATCH_SECONDS 2
 /* Header bytes kept per message for the index (the rest still streams to
  * the file). */
@@ -100,7 +106,7 @@ struct pop3_state {
 enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
                            struct tern_err *err);
 /* Adopt messages a crash left between rename and ledger commit. */
-enum tern_rc pop3_journal_recover(struct pop3_state *s, struct tern_err *err);
+enum tern_rc pop3_journal_recover(struct pop3_state *s, uint64_t *adopted, struct tern_err *err);
 /* Fingerprint of stored bytes, for recognising a message file after a
  * crash (not cryptographic: it tells apart the messages of one batch). */
 struct pop3_fp {

@@ -30,6 +30,7 @@
 #include "core/pop3/private.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,7 +452,7 @@ static enum tern_rc journal_read(struct pop3_state *s, struct recover *r, bool *
     return rc;
 }
 
-enum tern_rc pop3_journal_recover(struct pop3_state *s, struct tern_err *err)
+enum tern_rc pop3_journal_recover(struct pop3_state *s, uint64_t *adopted, struct tern_err *err)
 {
     enum tern_rc rc = journal_open(s, err);
     if (rc)
@@ -482,6 +483,15 @@ enum tern_rc pop3_journal_recover(struct pop3_state *s, struct tern_err *err)
         if (rc) {
             index_rollback(s->env->index);
             goto out;
+        }
+        *adopted = r.adopted;
+        if (s->env->trace) {
+            char line[160];
+            snprintf(line, sizeof line,
+                     "* pop3: an interrupted run left %zu message(s) unrecorded; %u adopted "
+                     "from the Maildir, the rest will be downloaded again",
+                     r.n, r.adopted);
+            s->env->trace(s->env->trace_arg, line);
         }
     }
     rc = journal_clear(s, err);
@@ -877,7 +887,12 @@ static enum tern_rc fill_queue(struct xfer *x, struct tern_err *err)
     struct pop3_sess *ss = &x->s->sess;
     enum tern_rc rc = TERN_OK;
     bool pipelining = x->s->window > 1;
-    while (!rc && pop3_sess_outstanding(ss) < POP3_QUEUE_MAX) {
+    /* Refill RETRs in bursts: only once half the window is answered. At
+     * most POP3_BURST commands per send, so a send always fits the socket
+     * buffer even while the server is busy writing to us. */
+    bool retr_ok = x->retr_in_flight <= x->s->window / 2;
+    for (unsigned burst = 0; !rc && burst < POP3_BURST && pop3_sess_outstanding(ss) < POP3_QUEUE_MAX;
+         burst++) {
         if (!pipelining && pop3_sess_outstanding(ss) > 0)
             break;
         if (x->dq_len) {
@@ -885,7 +900,7 @@ static enum tern_rc fill_queue(struct xfer *x, struct tern_err *err)
             x->dq_head = (x->dq_head + 1) % x->l->n;
             x->dq_len--;
             rc = pop3_sess_queue(ss, POP3_CMD_DELE, x->l->v[i].msgno, i, err);
-        } else if (x->next_retr < x->nretr && x->retr_in_flight < x->s->window) {
+        } else if (retr_ok && x->next_retr < x->nretr && x->retr_in_flight < x->s->window) {
             size_t i = x->retr[x->next_retr++];
             x->retr_in_flight++;
             rc = pop3_sess_queue(ss, POP3_CMD_RETR, x->l->v[i].msgno, i, err);
@@ -1020,8 +1035,11 @@ enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
         goto out;
     }
     x->l = &l;
-    if ((rc = pop3_journal_recover(s, err)))
+    uint64_t adopted = 0;
+    if ((rc = pop3_journal_recover(s, &adopted, err)))
         goto out;
+    /* They are new to the index now. */
+    st->new_messages += adopted;
     if ((rc = get_listing(s, &l, err))) {
         conn_ok = rc == TERN_ENOTSUP;
         goto out;

@@ -35,8 +35,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8,
-                             struct tern_err *err)
+enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8, struct tern_err *err)
 {
     if (utf8)
         *utf8 = false;

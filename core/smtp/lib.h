@@ -27,13 +27,13 @@
 /* Ceilings for what a server sends (RFC 5321 4.5.3.1 allows 512-octet
  * reply lines; servers write longer ones, so we allow more but not
  * unbounded). */
-#define SMTP_REPLY_LINE_MAX 4096   /* one reply line including CRLF */
-#define SMTP_REPLY_LINES_MAX 128   /* lines in one (multi-line) reply */
-#define SMTP_REPLY_TEXT_MAX 16384  /* text of one reply, lines joined */
-#define SMTP_TEXT_MAX 320          /* reply text kept in results */
-#define SMTP_ADDR_MAX 254          /* RFC 5321 path limit minus the <> */
-#define SMTP_RCPTS_MAX 1000        /* recipients per message */
-#define SMTP_LINE_MAX 998          /* RFC 5322 2.1.1 line limit (no CRLF) */
+#define SMTP_REPLY_LINE_MAX 4096  /* one reply line including CRLF */
+#define SMTP_REPLY_LINES_MAX 128  /* lines in one (multi-line) reply */
+#define SMTP_REPLY_TEXT_MAX 16384 /* text of one reply, lines joined */
+#define SMTP_TEXT_MAX 320         /* reply text kept in results */
+#define SMTP_ADDR_MAX 254         /* RFC 5321 path limit minus the <> */
+#define SMTP_RCPTS_MAX 1000       /* recipients per message */
+#define SMTP_LINE_MAX 998         /* RFC 5322 2.1.1 line limit (no CRLF) */
 
 /* --- addresses ---------------------------------------------------------- */
 
@@ -43,8 +43,7 @@
  * null reverse-path <>). *utf8 (may be NULL) is set when the address has
  * non-ASCII octets and so needs SMTPUTF8. Fails with TERN_EDATA naming the
  * problem (the address itself is printed sanitised by the caller). */
-enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8,
-                             struct tern_err *err);
+enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8, struct tern_err *err);
 
 /* --- replies ------------------------------------------------------------ */
 
@@ -53,7 +52,7 @@ struct smtp_reply {
     char enh[16];     /* enhanced status code "5.1.1" when present, else "" */
     struct tbuf text; /* lines joined with "\n" (no codes, no CRLF); owned */
     unsigned nlines;
-    bool done;        /* the last line ("DDD " or "DDD") was fed */
+    bool done; /* the last line ("DDD " or "DDD") was fed */
 };
 
 void smtp_reply_init(struct smtp_reply *r);
@@ -130,21 +129,29 @@ enum tern_rc smtp_session_new(const struct smtp_io *io, const struct smtp_caps *
  * the reply), close the stream, free. NULL-safe; sets *s to NULL. */
 void smtp_close(struct smtp_session **s);
 const struct smtp_caps *smtp_session_caps(const struct smtp_session *s);
+/* With PIPELINING a message costs two round trips in a batch: [MAIL,
+ * RCPT..., DATA] then [data]. `ahead` also sends the next message's
+ * envelope right behind the data (one round trip per message), but a
+ * server that writes its end-of-data reply and the envelope replies
+ * separately without TCP_NODELAY (Postfix does) then stalls on the
+ * client's delayed ACK (~40 ms on Linux), which costs more than the round
+ * trip saved unless the stream sends quick ACKs. Off by default. */
+void smtp_session_pipeline_ahead(struct smtp_session *s, bool on);
 
 /* One message to submit. Borrowed from the caller. */
 struct smtp_message {
-    const char *from;          /* envelope sender; "" for <> */
-    const char *const *rcpts;  /* envelope recipients */
-    size_t nrcpts;             /* 1..SMTP_RCPTS_MAX */
-    const char *data;          /* RFC 5322 message as transmitted (Bcc
-                                * already removed); line ends may be LF or
-                                * CRLF; not dot-stuffed */
+    const char *from;         /* envelope sender; "" for <> */
+    const char *const *rcpts; /* envelope recipients */
+    size_t nrcpts;            /* 1..SMTP_RCPTS_MAX */
+    const char *data;         /* RFC 5322 message as transmitted (Bcc
+                               * already removed); line ends may be LF or
+                               * CRLF; not dot-stuffed */
     size_t len;
 };
 
 struct smtp_rcpt_result {
-    int code;                  /* reply to RCPT; 0: not attempted */
-    char text[SMTP_TEXT_MAX];  /* summary of that reply */
+    int code;                 /* reply to RCPT; 0: not attempted */
+    char text[SMTP_TEXT_MAX]; /* summary of that reply */
 };
 
 /* What happened to one message. */
@@ -157,17 +164,17 @@ struct smtp_result {
      * SMTPUTF8, SIZE limit). TERN_EDATA: the message or an address is bad
      * (nothing was sent for it). Other codes: the session failed. */
     enum tern_rc rc;
-    int code;                  /* the deciding reply (250 on success), 0: none */
-    char text[SMTP_TEXT_MAX];  /* "MAIL FROM: 550 ..." / "RCPT ..." / reason */
+    int code;                      /* the deciding reply (250 on success), 0: none */
+    char text[SMTP_TEXT_MAX];      /* "MAIL FROM: 550 ..." / "RCPT ..." / reason */
     struct smtp_rcpt_result *rcpt; /* nrcpts entries (owned by the session,
                                     * valid during the done callback); NULL
                                     * when the message was never started */
     size_t nrcpts;
-    size_t accepted;           /* recipients with a 2xx RCPT reply */
-    size_t temp_failed;        /* with a 4xx RCPT reply */
-    size_t perm_failed;        /* with a 5xx RCPT reply */
-    bool unknown;              /* the message may have been delivered: the
-                                * end of DATA was sent but no reply came */
+    size_t accepted;    /* recipients with a 2xx RCPT reply */
+    size_t temp_failed; /* with a 4xx RCPT reply */
+    size_t perm_failed; /* with a 5xx RCPT reply */
+    bool unknown;       /* the message may have been delivered: the
+                         * end of DATA was sent but no reply came */
 };
 
 /* A batch of messages on one connection. load and done are called in

@@ -57,8 +57,7 @@ static size_t parse_enh(const char *t, size_t n, int code, char enh[16])
     return i;
 }
 
-enum tern_rc smtp_reply_feed(struct smtp_reply *r, const char *line, size_t n,
-                             struct tern_err *err)
+enum tern_rc smtp_reply_feed(struct smtp_reply *r, const char *line, size_t n, struct tern_err *err)
 {
     if (r->done)
         return tern_fail(err, TERN_EPROTO, "server sent more after a final reply line");

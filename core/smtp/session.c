@@ -5,23 +5,27 @@
 #include <string.h>
 
 /*
- * The client. With PIPELINING (RFC 2920) a message costs one round trip
- * in a batch: the group [DATA payload of message i, MAIL/RCPT/DATA of
- * message i+1] is written at once and the replies are read in order; the
- * reply to the end of DATA is handed to the caller (done) before anything
- * else is read, so "sent" can be recorded durably right after the 250.
- * Without PIPELINING every command waits for its reply.
+ * The client. With PIPELINING (RFC 2920) a message costs two round trips:
+ * the group [MAIL, RCPT..., DATA] is written at once, then the data (with
+ * QUIT behind the last message); RSET after a refused envelope rides in
+ * front of the next envelope; with `ahead` the next envelope also rides
+ * behind the data (see smtp_session_pipeline_ahead in lib.h). Replies are
+ * read in order; the reply to the end of DATA is handed to the caller
+ * (done) before anything else is read, so "sent" can be recorded durably
+ * right after the 250. Without PIPELINING every command waits for its
+ * reply.
  */
 
 struct smtp_session {
     struct smtp_io io;
     struct conn *conn; /* owned when opened by smtp_open, else NULL */
     struct smtp_caps caps;
-    struct tbuf out;   /* command lines waiting to be written */
-    struct tbuf line;  /* the reply line being read */
+    struct tbuf out;  /* command lines waiting to be written */
+    struct tbuf line; /* the reply line being read */
     struct smtp_reply reply;
-    bool broken;       /* stream unusable: no more commands, no QUIT */
+    bool broken; /* stream unusable: no more commands, no QUIT */
     bool quit_sent;
+    bool ahead; /* pipeline the next envelope behind the data */
 };
 
 /* One message in flight. */
@@ -30,9 +34,9 @@ struct txn {
     size_t idx;
     struct smtp_message m;
     struct smtp_result res;
-    struct tbuf payload;   /* dot-stuffed DATA payload with terminator */
-    bool failed;           /* decided before anything was sent */
-    bool env_sent;         /* MAIL/RCPT/DATA written */
+    struct tbuf payload; /* dot-stuffed DATA payload with terminator */
+    bool failed;         /* decided before anything was sent */
+    bool env_sent;       /* MAIL/RCPT/DATA written */
     bool eightbit, utf8;
     /* envelope replies */
     int mail_code;
@@ -75,8 +79,7 @@ enum tern_rc smtp_session_new(const struct smtp_io *io, const struct smtp_caps *
     return TERN_OK;
 }
 
-enum tern_rc smtp_open(const struct conn_params *p, struct smtp_session **out,
-                       struct tern_err *err)
+enum tern_rc smtp_open(const struct conn_params *p, struct smtp_session **out, struct tern_err *err)
 {
     *out = NULL;
     struct conn_params q = *p;
@@ -94,7 +97,8 @@ enum tern_rc smtp_open(const struct conn_params *p, struct smtp_session **out,
         conn_close(&c);
         return tern_fail(err, TERN_ENOTSUP,
                          "%s:%u offers no authentication (no AUTH in its EHLO reply after TLS)",
-                         q.host ? q.host : "?", q.port ? q.port : conn_default_port(CONN_SMTP, q.tls));
+                         q.host ? q.host : "?",
+                         q.port ? q.port : conn_default_port(CONN_SMTP, q.tls));
     }
     struct smtp_io io = {
         .send = io_conn_send,
@@ -114,6 +118,11 @@ enum tern_rc smtp_open(const struct conn_params *p, struct smtp_session **out,
 const struct smtp_caps *smtp_session_caps(const struct smtp_session *s)
 {
     return &s->caps;
+}
+
+void smtp_session_pipeline_ahead(struct smtp_session *s, bool on)
+{
+    s->ahead = on;
 }
 
 static enum tern_rc out_printf(struct smtp_session *s, struct tern_err *err, const char *fmt, ...)
@@ -346,8 +355,10 @@ static enum tern_rc read_envelope(struct smtp_session *s, struct txn *t, struct 
     return TERN_OK;
 }
 
-/* Fill the counters and the verdict of an envelope that got no 354. */
-static void envelope_verdict(struct txn *t)
+/* Fill the counters and the verdict of the envelope; returns true when the
+ * message data should go out (MAIL and at least one RCPT accepted, 354 to
+ * DATA). */
+static bool envelope_verdict(struct txn *t)
 {
     struct smtp_result *r = &t->res;
     for (size_t i = 0; i < r->nrcpts; i++) {
@@ -359,13 +370,11 @@ static void envelope_verdict(struct txn *t)
         else if (c / 100 == 5)
             r->perm_failed++;
     }
-    if (t->data_code == 354)
-        return;
     if (t->mail_code / 100 != 2) {
         r->code = t->mail_code;
         r->rc = class_rc(t->mail_code);
         r->accepted = r->temp_failed = r->perm_failed = 0;
-        return;
+        return false;
     }
     if (!r->accepted) {
         /* Name the first refused recipient; temporary wins, so a message
@@ -382,11 +391,14 @@ static void envelope_verdict(struct txn *t)
         if (!tern_snprintf(r->text, sizeof r->text, "RCPT TO:<%s>: %s", t->m.rcpts[which],
                            r->rcpt[which].text))
             r->text[sizeof r->text - 1] = '\0';
-        return;
+        return false;
     }
+    if (t->data_code == 354)
+        return true;
     r->code = t->data_code;
     r->rc = t->data_code ? class_rc(t->data_code) : TERN_EPROTO;
     r->accepted = 0;
+    return false;
 }
 
 static enum tern_rc report(const struct smtp_batch_ops *ops, struct txn *t)
@@ -401,10 +413,10 @@ static enum tern_rc report(const struct smtp_batch_ops *ops, struct txn *t)
 static void fail_rest(const struct smtp_batch_ops *ops, struct txn *cur, struct txn *nxt,
                       size_t from, size_t n, enum tern_rc srv, const struct tern_err *err)
 {
-    enum tern_rc mrc = (srv == TERN_ECONN || srv == TERN_ETIMEOUT || srv == TERN_ETEMP ||
-                        srv == TERN_EPROTO)
-                           ? TERN_ETEMP
-                           : srv;
+    enum tern_rc mrc =
+        (srv == TERN_ECONN || srv == TERN_ETIMEOUT || srv == TERN_ETEMP || srv == TERN_EPROTO)
+            ? TERN_ETEMP
+            : srv;
     struct txn *ts[2] = {cur, nxt};
     for (int k = 0; k < 2; k++) {
         struct txn *t = ts[k];
@@ -465,9 +477,16 @@ enum tern_rc smtp_send_batch(struct smtp_session *s, size_t n, const struct smtp
         }
         if (pipe && (srv = read_envelope(s, cur, err)))
             break;
-        envelope_verdict(cur);
-        bool need_rset = false;
-        if (cur->data_code == 354) {
+        bool go = envelope_verdict(cur);
+        bool need_rset = false, lone_dot = false;
+        if (!go && cur->data_code == 354) {
+            /* DATA was accepted although MAIL or every RCPT failed (RFC
+             * 2920 3.1: the client cannot assume DATA fails): end it with
+             * a single dot, which the server refuses or delivers nowhere */
+            if ((srv = out_printf(s, err, ".\r\n")))
+                break;
+            lone_dot = true;
+        } else if (go) {
             srv = s->io.send(s->io.arg, cur->payload.data, cur->payload.len, err);
             if (srv) {
                 s->broken = true;
@@ -484,8 +503,12 @@ enum tern_rc smtp_send_batch(struct smtp_session *s, size_t n, const struct smtp
                 need_rset = false;
             }
         }
-        /* Pipeline the next message's envelope (or QUIT) behind this one. */
-        if (pipe && !last) {
+        /* Pipeline the next message's envelope (or QUIT) behind this one:
+         * always behind RSET, behind data only when asked (see
+         * smtp_session_pipeline_ahead) */
+        bool next_ready = false;
+        if (pipe && !last && (s->ahead || !cur->body_sent)) {
+            next_ready = true;
             txn_load(s, ops, loaded++, nxt);
             if (!nxt->failed && (srv = send_envelope(s, nxt, err)))
                 break;
@@ -496,7 +519,7 @@ enum tern_rc smtp_send_batch(struct smtp_session *s, size_t n, const struct smtp
         }
         if ((srv = flush_cmds(s, err)))
             break;
-        if (need_rset && (srv = read_reply(s, err)))
+        if ((need_rset || lone_dot) && (srv = read_reply(s, err)))
             break;
         if (cur->body_sent) {
             if ((srv = read_reply(s, err)))
@@ -518,7 +541,7 @@ enum tern_rc smtp_send_batch(struct smtp_session *s, size_t n, const struct smtp
             srv = tern_fail(err, TERN_ECANCELED, "batch stopped after message %zu", idx + 1);
             break;
         }
-        if (pipe && !last) {
+        if (next_ready) {
             struct txn *t = cur;
             cur = nxt;
             nxt = t;

@@ -100,8 +100,8 @@ static void walk(const struct imap_resp *r, struct tbuf *kw)
         (void)imap_child(r, imap_fetch_item(r, rest, "MODSEQ", false));
         tbuf_reset(kw);
         (void)imap_flags_parse(r, imap_fetch_item(r, rest, "FLAGS", false), kw);
-        (void)imap_bodystructure_has_attachments(
-            r, imap_fetch_item(r, rest, "BODYSTRUCTURE", false));
+        (void)imap_bodystructure_has_attachments(r,
+                                                 imap_fetch_item(r, rest, "BODYSTRUCTURE", false));
         (void)imap_fetch_item(r, rest, "BODY[HEADER.FIELDS", true);
     } else if (imap_is_named(r, "VANISHED", &rest) || imap_is_named(r, "SEARCH", &rest) ||
                imap_is_named(r, "ESEARCH", &rest)) {

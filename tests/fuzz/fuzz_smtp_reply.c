@@ -102,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct smtp_session *s = NULL;
     if (smtp_session_new(&io, &c, &s, NULL))
         return 0;
+    smtp_session_pipeline_ahead(s, flags & 0x20);
     struct smtp_batch_ops ops = {.load = load, .done = done, .arg = NULL};
     struct tern_err err = {0};
     (void)smtp_send_batch(s, 2, &ops, flags & 0x40, &err);

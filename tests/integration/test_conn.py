@@ -1,10 +1,12 @@
 """Integration tests for core/conn through the conn-check tool.
 
 Real servers: the lab (Dovecot + Postfix) via the `lab` and `user` fixtures
-of tests/integration/conftest.py. Hostile or broken servers: the small
-scripted TLS fakes below (one thread per connection, every byte the client
-sends is logged, decrypted, so tests can prove that no credential left the
-client).
+of tests/integration/conftest.py. Hostile or broken servers: the lab's
+scripted fakes (`fake` fixture, tests/lab/fakes.py) and, for what those do
+not script (SASL mechanism choice, XOAUTH2, bad certificates per protocol,
+dripping or stalled logout, cancel), the small TLS fakes below. Both log
+every byte the client sends, decrypted, so tests can prove that no
+credential left the client.
 
 conn-check is found as $CONN_CHECK, else next to $TERN_BIN
 (<build>/core/conn/conn-check), else build/core/conn/conn-check.
@@ -53,7 +55,8 @@ class Result:
 
 
 def run_check(proto, tls, port, user=None, password=None, ca=None, pin=None, timeout=None,
-              deadline=None, debug=False, show_cert=False, auth=None, limit=60):
+              deadline=None, debug=False, show_cert=False, auth=None, request=False,
+              cancel_after=None, limit=60):
     args = [conn_check_path(), "--proto", proto, "--tls", tls, "--host", "127.0.0.1",
             "--port", str(port)]
     env = dict(os.environ)
@@ -76,6 +79,10 @@ def run_check(proto, tls, port, user=None, password=None, ca=None, pin=None, tim
         args.append("--debug")
     if show_cert:
         args.append("--show-cert")
+    if request:
+        args.append("--request")
+    if cancel_after:
+        args += ["--cancel-after", str(cancel_after)]
     t0 = time.monotonic()
     p = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=limit)
@@ -178,11 +185,13 @@ class Fake:
 
     def __init__(self, proto, tls, cert, key, user="u@fake.test", password="fake-pw-1",
                  offer_starttls=True, mechs=("PLAIN", "LOGIN"), inject=False, greeting=None,
-                 logout=None, token=None):
+                 logout=None, token=None, sasl_ir=True):
         self.proto, self.mode = proto, tls
         self.user, self.password, self.token = user, password, token
         self.offer_starttls, self.mechs, self.inject = offer_starttls, mechs, inject
         self.greeting_mode, self.logout_mode = greeting, logout
+        self.sasl_ir = sasl_ir
+        self.initial_responses = []
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         self.log = bytearray()       # everything the client sent
@@ -299,6 +308,8 @@ class Fake:
                     caps += " STARTTLS LOGINDISABLED"
                 if ch.tls:
                     caps += "".join(" AUTH=" + m for m in self.mechs)
+                    if self.sasl_ir:
+                        caps += " SASL-IR"
                 ch.send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
             elif cmd == "STARTTLS" and self.offer_starttls and not ch.tls:
                 extra = "* OK [ALERT] injected\r\n" if self.inject else ""
@@ -306,12 +317,16 @@ class Fake:
                 ch.starttls()
             elif cmd == "AUTHENTICATE":
                 mech, _, ir = args.partition(" ")
+                self.initial_responses.append(bool(ir))
                 ok = self.sasl(ch, mech, ir or None, lambda t: ch.send("+ %s\r\n" % t))
                 ch.send("%s OK logged in\r\n" % tag if ok else
                         "%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n" % tag)
             elif cmd == "LOGIN":
                 self.auth_lines.append("LOGIN")
                 ch.send("%s NO LOGIN refused by fake\r\n" % tag)
+            elif cmd == "NOOP":
+                self.events.append("NOOP")
+                ch.send("%s OK NOOP done\r\n" % tag)
             elif cmd == "LOGOUT":
                 self.slow(ch, "* BYE fake logging out\r\n%s OK LOGOUT completed\r\n" % tag,
                           self.logout_mode)
@@ -337,11 +352,15 @@ class Fake:
                 ch.starttls()
             elif cmd == "AUTH":
                 mech, _, ir = args.partition(" ")
+                self.initial_responses.append(bool(ir))
                 ok = self.sasl(ch, mech, ir or None, lambda t: ch.send("+ %s\r\n" % t))
                 ch.send("+OK logged in\r\n" if ok else "-ERR [AUTH] Authentication failed.\r\n")
             elif cmd in ("USER", "PASS", "APOP"):
                 self.auth_lines.append(cmd)
                 ch.send("-ERR not here\r\n")
+            elif cmd == "NOOP":
+                self.events.append("NOOP")
+                ch.send("+OK\r\n")
             elif cmd == "QUIT":
                 self.slow(ch, "+OK fake signing off\r\n", self.logout_mode)
                 return
@@ -368,9 +387,13 @@ class Fake:
                 ch.starttls()
             elif cmd == "AUTH":
                 mech, _, ir = args.partition(" ")
+                self.initial_responses.append(bool(ir))
                 ok = self.sasl(ch, mech, ir or None, lambda t: ch.send("334 %s\r\n" % t))
                 ch.send("235 2.7.0 Authentication successful\r\n" if ok else
                         "535 5.7.8 Error: authentication failed\r\n")
+            elif cmd == "NOOP":
+                self.events.append("NOOP")
+                ch.send("250 2.0.0 Ok\r\n")
             elif cmd == "QUIT":
                 self.slow(ch, "221 2.0.0 Bye\r\n", self.logout_mode)
                 return
@@ -413,6 +436,25 @@ def test_fake_login_ok(fakes, certs, proto, tls):
     assert "ok:" in r.out
     assert f.auth_lines == ["PLAIN"], f.auth_lines
     assert "tls-up" in f.events
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_fake_initial_response(fakes, certs, proto):
+    # One round trip: PLAIN with an initial response...
+    f = fakes(proto, "implicit")
+    r = run_check(proto, "implicit", f.port, f.user, f.password, ca=certs["ca"])
+    assert r.rc == EX_OK and f.initial_responses == [True], (r, f.initial_responses)
+
+
+def test_fake_imap_without_sasl_ir(fakes, certs):
+    # ... but IMAP only when the server announces SASL-IR (RFC 4959); else
+    # the continuation, which the trace must mask too.
+    f = fakes("imap", "starttls", sasl_ir=False, password="NoIR-Secret-pw")
+    r = run_check("imap", "starttls", f.port, f.user, f.password, ca=certs["ca"], debug=True)
+    assert r.rc == EX_OK, r
+    assert f.initial_responses == [False] and f.auth_lines == ["PLAIN"]
+    assert "C: [redacted]" in r.err, r
+    assert_no_secret(r.err + r.out, f.user, f.password)
 
 
 @pytest.mark.parametrize("proto", PROTOS)
@@ -554,25 +596,6 @@ def test_fake_implicit_port_spoken_as_starttls_and_back(fakes, certs, proto):
 
 
 @pytest.mark.parametrize("proto,tls", MODES)
-def test_fake_stall_at_greeting(fakes, certs, proto, tls):
-    f = fakes(proto, tls, greeting="stall")
-    r = run_check(proto, tls, f.port, f.user, f.password, ca=certs["ca"], timeout=2)
-    assert r.rc == EX_TEMPFAIL, r
-    assert "timed out" in r.err, r
-    assert r.secs < 2 + 3, r
-
-
-@pytest.mark.parametrize("proto,tls", MODES)
-def test_fake_drip_greeting_hits_deadline(fakes, certs, proto, tls):
-    f = fakes(proto, tls, greeting="drip")
-    r = run_check(proto, tls, f.port, f.user, f.password, ca=certs["ca"], timeout=5,
-                  deadline=3)
-    assert r.rc == EX_TEMPFAIL, r
-    assert "timed out" in r.err, r
-    assert r.secs < 3 + 2, r
-
-
-@pytest.mark.parametrize("proto,tls", MODES)
 def test_fake_drip_logout_hits_deadline(fakes, certs, proto, tls):
     # After login the stream is ours (not libcurl's): same rules.
     f = fakes(proto, tls, logout="drip")
@@ -623,6 +646,49 @@ def test_fake_xoauth2(fakes, certs, proto):
                   auth="xoauth2")
     assert r.rc == EX_NOPERM, r
     assert "refused the OAuth2 token" in r.err
+
+
+# Request-style handles (conn_handle_new): the same option set, checked
+# through libcurl's own protocol code.
+
+@pytest.mark.parametrize("proto,tls", MODES)
+def test_fake_request_handle(fakes, certs, proto, tls):
+    f = fakes(proto, tls, password="Req-Secret-pw9")
+    r = run_check(proto, tls, f.port, f.user, f.password, ca=certs["ca"], request=True,
+                  debug=True)
+    assert r.rc == EX_OK, r
+    assert "NOOP" in f.events and f.auth_lines == ["PLAIN"], (f.events, f.auth_lines)
+    assert_no_secret(r.err + r.out, f.user, f.password)
+    r = run_check(proto, tls, f.port, f.user, "wrong", ca=certs["ca"], request=True)
+    assert r.rc == EX_NOPERM and "refused the password" in r.err, r
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_fake_request_handle_refusals(fakes, certs, proto):
+    f = fakes(proto, "starttls", offer_starttls=False)
+    r = run_check(proto, "starttls", f.port, f.user, f.password, ca=certs["ca"], request=True)
+    assert r.rc == EX_UNAVAILABLE and "does not offer STARTTLS" in r.err, r
+    assert_no_credentials_sent(f, f.password)
+    f = fakes(proto, "implicit", cert="expired")
+    r = run_check(proto, "implicit", f.port, f.user, f.password, ca=certs["ca"], request=True,
+                  show_cert=True)
+    assert r.rc == EX_UNAVAILABLE and "expired" in r.err, r
+    assert "problem: certificate expired" in r.out, r
+    f = fakes(proto, "implicit", mechs=())
+    r = run_check(proto, "implicit", f.port, f.user, f.password, ca=certs["ca"], request=True)
+    assert r.rc == EX_UNAVAILABLE, r
+    assert "NOOP" not in f.events
+    assert_no_credentials_sent(f, f.password)
+
+
+@pytest.mark.parametrize("where", ["greeting", "logout"])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_fake_cancel(fakes, certs, proto, where):
+    f = fakes(proto, "implicit", **{where: "stall"})
+    r = run_check(proto, "implicit", f.port, f.user, f.password, ca=certs["ca"], timeout=20,
+                  cancel_after="0.8")
+    assert r.rc == EX_TEMPFAIL and "canceled" in r.err, r
+    assert r.secs < 0.8 + 1.5, r
 
 
 def test_connection_refused():
@@ -689,3 +755,109 @@ def test_lab_debug_trace_has_no_password(lab, user, proto, tls):
     assert r.rc == EX_OK, r
     assert "debug: C:" in r.err and "[redacted]" in r.err, r
     assert_no_secret(r.err + r.out, user.login, user.password)
+
+
+# --------------------------------------------------------------------------
+# the same hostile scenarios against the lab's fakes (tests/lab/fakes.py), an
+# independent implementation that logs every client byte with TLS markers
+
+@pytest.fixture
+def labfake(fake):
+    def make(scenario, proto, tls, **kw):
+        return fake(scenario, proto=proto, tls=tls, user="u@fake.test", password="LabFake-pw-7",
+                    **kw)
+    return make
+
+
+LAB_CRED_RE = re.compile(rb"(?im)^(?:\S+ )?(?:LOGIN|AUTHENTICATE|AUTH|USER|PASS|APOP)\b")
+
+
+def assert_lab_fake_got_no_credentials(srv):
+    for c in srv.connections():
+        assert not LAB_CRED_RE.search(c.plain), c.plain
+        assert not LAB_CRED_RE.search(c.tls), c.tls
+        for f in secret_forms("u@fake.test", "LabFake-pw-7"):
+            assert f.encode() not in c.plain + c.tls
+    assert srv.logins == []
+
+
+@pytest.mark.parametrize("proto,tls", MODES)
+def test_labfake_normal(labfake, certs, proto, tls):
+    srv = labfake("normal", proto, tls)
+    r = run_check(proto, tls, srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"])
+    assert r.rc == EX_OK, r
+    assert [(l[1], l[3], l[4]) for l in srv.logins] == [("u@fake.test", True, True)]
+    assert all(c.tls_started for c in srv.connections())
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_labfake_no_starttls(labfake, certs, proto):
+    srv = labfake("no_starttls", proto, "starttls")
+    r = run_check(proto, "starttls", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"])
+    assert r.rc == EX_UNAVAILABLE, r
+    assert "does not offer STARTTLS" in r.err, r
+    assert_lab_fake_got_no_credentials(srv)
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_labfake_starttls_refused(labfake, certs, proto):
+    srv = labfake("starttls_refused", proto, "starttls")
+    r = run_check(proto, "starttls", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"])
+    assert r.rc == EX_UNAVAILABLE, r
+    assert "STARTTLS" in r.err and "refusing" in r.err, r
+    assert_lab_fake_got_no_credentials(srv)
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_labfake_starttls_injection(labfake, certs, proto):
+    srv = labfake("starttls_injection", proto, "starttls")
+    r = run_check(proto, "starttls", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"])
+    assert r.rc != EX_OK, r
+    assert_lab_fake_got_no_credentials(srv)
+
+
+def test_labfake_imap_preauth(labfake, certs):
+    srv = labfake("imap_preauth", "imap", "starttls")
+    r = run_check("imap", "starttls", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"])
+    assert r.rc == EX_UNAVAILABLE, r
+    assert_lab_fake_got_no_credentials(srv)
+
+
+@pytest.mark.parametrize("proto,tls", MODES)
+def test_labfake_stall_greeting(labfake, certs, proto, tls):
+    srv = labfake("stall_greeting", proto, tls)
+    r = run_check(proto, tls, srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"], timeout=2)
+    assert r.rc == EX_TEMPFAIL and "timed out" in r.err, r
+    assert r.secs < 2 + 2, r
+    assert_lab_fake_got_no_credentials(srv)
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_labfake_stall_handshake(labfake, certs, proto):
+    srv = labfake("stall_handshake", proto, "implicit")
+    r = run_check(proto, "implicit", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"],
+                  timeout=2)
+    assert r.rc == EX_TEMPFAIL and "timed out" in r.err, r
+    assert r.secs < 2 + 2, r
+
+
+@pytest.mark.parametrize("proto,tls", MODES)
+def test_labfake_drip(labfake, certs, proto, tls):
+    srv = labfake("drip", proto, tls)
+    r = run_check(proto, tls, srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"],
+                  timeout=5, deadline=3)
+    # the stall/drip at the greeting (libcurl's phase) for every mode here;
+    # after login (tern's own stream) in test_fake_*_logout_*
+    assert r.rc == EX_TEMPFAIL and "timed out" in r.err, r
+    assert r.secs < 3 + 2, r
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_labfake_garbage_or_disconnect(labfake, certs, proto):
+    for scenario in ("garbage_greeting", "disconnect_after_greeting"):
+        srv = labfake(scenario, proto, "starttls")
+        r = run_check(proto, "starttls", srv.port, "u@fake.test", "LabFake-pw-7", ca=certs["ca"],
+                      timeout=2)
+        assert r.rc in (EX_TEMPFAIL, EX_PROTOCOL), (scenario, r)
+        assert r.err.count("\n") == 1, r
+        assert_lab_fake_got_no_credentials(srv)

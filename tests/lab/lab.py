@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 DOMAIN = "lab.test"
 HOST = "127.0.0.1"
@@ -142,13 +142,14 @@ def _write(path, text, mode=0o644):
 
 
 def _pid_alive(pid):
+    """True if PID exists and is not a zombie (daemons get reparented to
+    whatever reaper the container has, which may be slow to reap)."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
         return False
-    except PermissionError:
-        return True
+    return st[st.rfind(")") + 2:st.rfind(")") + 3] not in ("Z", "X")
 
 
 def _cmdline(pid):
@@ -276,11 +277,12 @@ def _make_certs(cdir):
 
 _DOVECOT_CONF = """# tern lab: private Dovecot instance (generated)
 instance_name = ternlab-{tag}
-base_dir = {d}/run/dovecot
+base_dir = {run}/dovecot
 state_dir = {d}/state/dovecot
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
 shutdown_clients = yes
+hostname = {domain}
 log_path = {d}/log/dovecot.log
 info_log_path = {d}/log/dovecot.log
 default_login_user = dovenull
@@ -299,6 +301,7 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 auth_mechanisms = plain login
 auth_default_realm = {domain}
+auth_username_format = %Lu
 auth_failure_delay = 0
 auth_cache_size = 0
 auth_verbose = yes
@@ -322,14 +325,17 @@ namespace inbox {{
 {mailboxes}
 }}
 
+# One passwd-file per user (users.d/<address>): Dovecot re-reads a
+# passwd-file at most once a second, so a user appended to a shared file
+# could stay unknown for up to a second; a new file is read at once.
+# passdb/<service>-<secured>: see _setup_passdb_dirs().
 passdb {{
   driver = passwd-file
-  # passwd-<service>-<secured>: see _setup_passdb_files()
-  args = scheme=PLAIN username_format=%u {d}/dovecot/passwd-%s-%{{secured}}
+  args = scheme=PLAIN username_format=%u {d}/dovecot/passdb/%s-%{{secured}}/%u
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {d}/dovecot/users
+  args = username_format=%u {d}/dovecot/users.d/%u
   default_fields = uid={uid} gid={gid} home={d}/mail/%n
 }}
 
@@ -387,7 +393,7 @@ protocol lmtp {{
 
 _MAIN_CF = """# tern lab: private Postfix instance (generated)
 compatibility_level = 3.6
-queue_directory = {pf}/spool
+queue_directory = {run}/postfix
 data_directory = {pf}/data
 mail_owner = postfix
 setgid_group = postdrop
@@ -501,6 +507,7 @@ class Lab:
         self.ca = self.info["LAB_CA"]
         self.dovecot_conf = os.path.join(self.dir, "dovecot", "dovecot.conf")
         self.postfix_dir = os.path.join(self.dir, "postfix")
+        self.run_dir = self.info.get("LAB_RUN_DIR") or os.path.join(self.dir, "run")
         self._uid, self._gid = pwd.getpwnam(MAIL_USER)[2:4]
         self._seq = 0
 
@@ -522,45 +529,57 @@ class Lab:
         return ssl.create_default_context(cafile=cafile or self.ca)
 
     # -- users
-    def _users_file(self):
-        return os.path.join(self.dir, "dovecot", "users")
+    def _users_dir(self):
+        return os.path.join(self.dir, "dovecot", "users.d")
 
     def users(self):
+        """{name: User} for every lab user (including the catch-all "sink")."""
         out = {}
-        with open(self._users_file()) as f:
-            for line in f:
-                addr, pw = line.split(":", 2)[:2]
-                name = addr.split("@")[0]
-                pw = base64.b64decode(pw[len("{PLAIN.B64}"):]).decode()
-                out[name] = User(name, addr, pw, self.maildir(name))
+        d = self._users_dir()
+        for fn in sorted(os.listdir(d)):
+            if "@" not in fn or fn.startswith("."):
+                continue
+            with open(os.path.join(d, fn)) as f:
+                addr, pw = f.read().split(":", 2)[:2]
+            name = addr.split("@")[0]
+            pw = base64.b64decode(pw[len("{PLAIN.B64}"):]).decode()
+            out[name] = User(name, addr, pw, self.maildir(name))
         return out
 
     def user(self, name):
+        """The User NAME (or NAME@lab.test)."""
         name = name.split("@")[0]
+        path = os.path.join(self._users_dir(), "%s@%s" % (name, DOMAIN))
         try:
-            return self.users()[name]
-        except KeyError:
+            with open(path) as f:
+                addr, pw = f.read().split(":", 2)[:2]
+        except FileNotFoundError:
             raise LabError("no such lab user: %s" % name) from None
+        pw = base64.b64decode(pw[len("{PLAIN.B64}"):]).decode()
+        return User(name, addr, pw, self.maildir(name))
 
     def add_user(self, name, password):
-        """Add NAME@lab.test (any time; Dovecot re-reads the file by mtime)."""
-        name = name.split("@")[0]
+        """Add NAME@lab.test with PASSWORD (any characters but NUL and
+        newline) at any time; it can log in as soon as this returns.
+        Returns a User (address, password, maildir)."""
+        name = name.split("@")[0].lower()
         if not NAME_RE.match(name):
             raise LabError("bad user name %r (use [a-z0-9._-])" % name)
-        if "\n" in password or "\0" in password:
-            raise LabError("password must not contain NUL or newline")
+        if "\n" in password or "\0" in password or "\r" in password:
+            raise LabError("password must not contain NUL, CR or LF")
         addr = "%s@%s" % (name, DOMAIN)
-        if os.path.exists(self._users_file()) and name in self.users():
-            raise LabError("user exists: %s" % addr)
         self._make_maildir(self.maildir(name))
         line = "%s:{PLAIN.B64}%s::::::\n" % (
             addr, base64.b64encode(password.encode()).decode())
-        # O_APPEND of one short line is atomic enough for concurrent tests
-        fd = os.open(self._users_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path = os.path.join(self._users_dir(), addr)
+        tmp = path + ".tmp%d" % os.getpid()
+        _write(tmp, line)
         try:
-            os.write(fd, line.encode())
+            os.link(tmp, path)          # atomic, and fails if the user exists
+        except FileExistsError:
+            raise LabError("user exists: %s" % addr) from None
         finally:
-            os.close(fd)
+            os.unlink(tmp)
         return User(name, addr, password, self.maildir(name))
 
     def maildir(self, user, folder="INBOX"):
@@ -661,7 +680,7 @@ class Lab:
             if time.monotonic() > deadline:
                 raise LabError("timeout: %d/%d messages in %s's %s (see %s)" % (
                     len(paths), count, user, folder, os.path.join(self.dir, "log")))
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def doveadm(self, *args, check=True, input=None):
         """Run doveadm against the private instance; returns CompletedProcess
@@ -678,8 +697,8 @@ class Lab:
     # -- lifecycle
     def pids(self):
         return {
-            "dovecot": _read_pidfile(os.path.join(self.dir, "run", "dovecot", "master.pid")),
-            "postfix": _read_pidfile(os.path.join(self.postfix_dir, "spool", "pid", "master.pid")),
+            "dovecot": _read_pidfile(os.path.join(self.run_dir, "dovecot", "master.pid")),
+            "postfix": _read_pidfile(os.path.join(self.run_dir, "postfix", "pid", "master.pid")),
         }
 
     def status(self):
@@ -700,45 +719,56 @@ class Lab:
         self.stop()
 
 
-def _stop_master(pid, dirpath, timeout=5.0):
-    """SIGTERM a master we started (checked by its command line), wait,
-    then SIGKILL it and anything left in its session."""
-    if not pid or not _pid_alive(pid) or dirpath not in _cmdline(pid):
-        return
-    members = _session_members(pid)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(_pid_alive(p) and _session_members(pid) for p in [pid]):
-            break
-        time.sleep(0.02)
-    leftovers = set(members) | set(_session_members(pid))
-    for p in leftovers:
+def _stop_masters(pids, dirpath, timeout=5.0):
+    """SIGTERM the masters we started (checked by their command line), wait
+    for them and their sessions (their children) to exit, then SIGKILL
+    whatever is left. Dovecot takes about a second (its log process)."""
+    masters = [p for p in dict.fromkeys(pids)
+               if p and _pid_alive(p) and dirpath in _cmdline(p)]
+    members = set()
+    for pid in masters:
+        members |= set(_session_members(pid))
         try:
-            os.kill(p, signal.SIGKILL)
+            os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+    deadline = time.monotonic() + timeout
+    while members and time.monotonic() < deadline:
+        members = {p for p in members if _pid_alive(p)}
+        time.sleep(0.02)
+    for pid in masters:
+        members |= set(_session_members(pid))
+    for p in members:
+        if _pid_alive(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def stop(directory, remove=False):
     """Stop the lab in DIRECTORY (safe to call repeatedly, or on a half
     started lab). remove=True also deletes the directory."""
     d = os.path.abspath(directory)
-    pidfiles = [os.path.join(d, "postfix", "spool", "pid", "master.pid"),
-                os.path.join(d, "run", "dovecot", "master.pid")]
+    run = os.path.join(d, "run")
+    try:
+        with open(os.path.join(d, "lab.json")) as f:
+            run = json.load(f).get("LAB_RUN_DIR") or run
+    except (OSError, ValueError):
+        pass
+    pidfiles = [os.path.join(run, "postfix", "pid", "master.pid"),
+                os.path.join(run, "dovecot", "master.pid")]
     pids = [_read_pidfile(p) for p in pidfiles]
     try:
         with open(os.path.join(d, "pids.json")) as f:
             pids += list(json.load(f).values())
     except (OSError, ValueError):
         pass
-    for pid in dict.fromkeys(p for p in pids if p):
-        _stop_master(pid, d)
+    _stop_masters(pids, d)
     if remove and os.path.isdir(d):
         shutil.rmtree(d, ignore_errors=True)
+        if run and not run.startswith(d + os.sep):
+            shutil.rmtree(run, ignore_errors=True)
 
 
 def _log_tail(d, n=30):
@@ -785,6 +815,13 @@ def _start(d, users):
     for sub in ("certs", "log", "run", "state", "dovecot", "postfix", "mail"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
         os.chmod(os.path.join(d, sub), 0o755)
+    # Dovecot's base_dir and Postfix's queue directory hold unix sockets
+    # whose paths must stay under 108 bytes: a long lab path gets them in a
+    # short temp dir instead (LAB_RUN_DIR; removed by stop(remove=True))
+    run = os.path.join(d, "run")
+    if len(run) > 50:
+        run = tempfile.mkdtemp(prefix="ternlab-run.")
+        os.chmod(run, 0o755)
     os.chown(os.path.join(d, "mail"), uid, gid)
     _make_certs(os.path.join(d, "certs"))
 
@@ -792,21 +829,25 @@ def _start(d, users):
     mailboxes = "\n".join(
         "  mailbox %s {\n    special_use = %s\n    auto = subscribe\n  }" % (n, su)
         for n, su in SPECIAL_USE)
-    conf = _DOVECOT_CONF.format(d=d, tag=os.path.basename(d), uid=uid, gid=gid,
+    conf = _DOVECOT_CONF.format(d=d, run=run, tag=os.path.basename(d), uid=uid, gid=gid,
                                 domain=DOMAIN, mailboxes=mailboxes,
                                 **ports)
     _write(os.path.join(d, "dovecot", "dovecot.conf"), conf)
-    _write(os.path.join(d, "dovecot", "users"), "")
-    _setup_passdb_files(os.path.join(d, "dovecot"))
+    _setup_passdb_dirs(os.path.join(d, "dovecot"))
 
     pf = os.path.join(d, "postfix")
-    _write(os.path.join(pf, "main.cf"), _MAIN_CF.format(d=d, pf=pf, domain=DOMAIN, **ports))
+    _write(os.path.join(pf, "main.cf"), _MAIN_CF.format(d=d, pf=pf, run=run, domain=DOMAIN, **ports))
     _write(os.path.join(pf, "master.cf"), _MASTER_CF.format(**ports))
     _write(os.path.join(pf, "virtual_alias"), _VIRTUAL_ALIAS.format(domain=DOMAIN))
-    _make_postfix_dirs(pf)
+    _make_postfix_dirs(pf, os.path.join(run, "postfix"))
+    # Postfix waits (in 300 ms steps) until main.cf is over a second old,
+    # lest it read a half-written file: backdate the files we just wrote
+    old = time.time() - 60
+    for n in ("main.cf", "master.cf", "virtual_alias"):
+        os.utime(os.path.join(pf, n), (old, old))
 
     certs = os.path.join(d, "certs")
-    info = {"LAB_DIR": d, "LAB_HOST": HOST, "LAB_DOMAIN": DOMAIN}
+    info = {"LAB_DIR": d, "LAB_HOST": HOST, "LAB_DOMAIN": DOMAIN, "LAB_RUN_DIR": run}
     for k in PORT_NAMES:
         info["LAB_%s_PORT" % k.upper()] = ports[k]
     info.update({
@@ -864,25 +905,28 @@ def _write_env(d, info):
 # 127.0.0.1) as "secured" exactly like TLS, so ssl=required and
 # disable_plaintext_auth do nothing on loopback. The auth process does see
 # the difference: %{secured} is "TLS" for TLS connections and "secured" for
-# merely-local ones (empty otherwise). The passdb file name embeds the
-# service and that value, and only these names lead to the users:
+# merely-local ones (empty otherwise). The passdb path embeds the service
+# and that value, and only these directories lead to the users:
 #   imap/pop3 over TLS; smtp (Postfix) sends "secured" only with TLS, and
 #   smtpd_tls_auth_only=yes refuses AUTH before STARTTLS anyway.
+# Every other combination is an empty directory: user unknown, login fails.
 _PASSDB_ALLOWED = ("imap-TLS", "pop3-TLS", "smtp-secured", "smtp-TLS")
 _PASSDB_DENIED = ("imap-secured", "pop3-secured", "imap-", "pop3-", "smtp-")
 
 
-def _setup_passdb_files(ddir):
+def _setup_passdb_dirs(ddir):
+    os.makedirs(os.path.join(ddir, "users.d"), exist_ok=True)
+    pdir = os.path.join(ddir, "passdb")
+    os.makedirs(pdir, exist_ok=True)
     for name in _PASSDB_ALLOWED:
-        os.symlink("users", os.path.join(ddir, "passwd-" + name))
+        os.symlink("../users.d", os.path.join(pdir, name))
     for name in _PASSDB_DENIED:
-        _write(os.path.join(ddir, "passwd-" + name), "")
+        os.makedirs(os.path.join(pdir, name), exist_ok=True)
 
 
-def _make_postfix_dirs(pf):
+def _make_postfix_dirs(pf, spool):
     pw = pwd.getpwnam("postfix")
     postdrop = grp.getgrnam("postdrop").gr_gid
-    spool = os.path.join(pf, "spool")
     os.makedirs(spool, exist_ok=True)
     os.chmod(spool, 0o755)
     # layout and modes as in Debian's postfix-files

@@ -5,7 +5,11 @@
  *   conn-check --proto imap|pop3|smtp --tls starttls|implicit --host H
  *              [--port P] [--user U] [--password-env VAR] [--auth password|xoauth2]
  *              [--ca FILE] [--pin PIN] [--timeout S] [--deadline S] [--ehlo NAME]
- *              [--show-cert] [--debug]
+ *              [--show-cert] [--request] [--cancel-after S] [--debug]
+ *
+ * --request uses a request-style handle (conn_handle_new) and performs a
+ * NOOP through libcurl instead of opening a stream. --cancel-after raises
+ * the cancel flag from a SIGALRM handler, as a ^C handler would.
  *
  * S may be "5", "2.5" or "300ms". On failure the error line goes to stderr
  * and the exit code follows sysexits like tern itself: 0 ok, 69 STARTTLS
@@ -14,35 +18,59 @@
  */
 #include "core/conn/lib.h"
 
+#include <curl/curl.h>
+
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
-enum { EX_OK_ = 0, EX_USAGE_ = 64, EX_UNAVAILABLE_ = 69, EX_SOFTWARE_ = 70, EX_OSERR_ = 71,
-       EX_TEMPFAIL_ = 75, EX_PROTOCOL_ = 76, EX_NOPERM_ = 77, EX_CONFIG_ = 78 };
+enum {
+    EX_OK_ = 0,
+    EX_USAGE_ = 64,
+    EX_UNAVAILABLE_ = 69,
+    EX_SOFTWARE_ = 70,
+    EX_OSERR_ = 71,
+    EX_TEMPFAIL_ = 75,
+    EX_PROTOCOL_ = 76,
+    EX_NOPERM_ = 77,
+    EX_CONFIG_ = 78
+};
 
 static int exit_code(enum tern_rc rc)
 {
     switch (rc) {
-    case TERN_OK: return EX_OK_;
-    case TERN_EAUTH: return EX_NOPERM_;
+    case TERN_OK:
+        return EX_OK_;
+    case TERN_EAUTH:
+        return EX_NOPERM_;
     case TERN_ECONN:
     case TERN_ETIMEOUT:
     case TERN_ETEMP:
     case TERN_ELOCKED:
-    case TERN_ECANCELED: return EX_TEMPFAIL_;
+    case TERN_ECANCELED:
+        return EX_TEMPFAIL_;
     case TERN_ENOTLS:
     case TERN_ETLS:
     case TERN_ENOTSUP:
-    case TERN_EREFUSED: return EX_UNAVAILABLE_;
-    case TERN_EPROTO: return EX_PROTOCOL_;
-    case TERN_ECONFIG: return EX_CONFIG_;
-    case TERN_EUSAGE: return EX_USAGE_;
-    case TERN_ENOMEM: return EX_OSERR_;
-    default: return EX_SOFTWARE_;
+    case TERN_EREFUSED:
+        return EX_UNAVAILABLE_;
+    case TERN_EPROTO:
+        return EX_PROTOCOL_;
+    case TERN_ECONFIG:
+        return EX_CONFIG_;
+    case TERN_EUSAGE:
+        return EX_USAGE_;
+    case TERN_ENOMEM:
+        return EX_OSERR_;
+    default:
+        return EX_SOFTWARE_;
     }
 }
 
+/* core/conn already made the text safe (UTF-8, no controls); this only
+ * guards against a future message built elsewhere. */
 static void put_safe(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -71,7 +99,7 @@ static int usage(const char *why)
             "conn-check: %s\nusage: conn-check --proto imap|pop3|smtp --tls starttls|implicit "
             "--host H [--port P] [--user U] [--password-env VAR] [--auth password|xoauth2] "
             "[--ca FILE] [--pin PIN] [--timeout S] [--deadline S] [--ehlo NAME] [--show-cert] "
-            "[--debug]\n",
+            "[--request] [--cancel-after S] [--debug]\n",
             why);
     return EX_USAGE_;
 }
@@ -121,8 +149,8 @@ static void show_cert(const struct conn_cert_info *ci)
 /* Send the protocol's logout and read its reply. */
 static enum tern_rc logout(struct conn *c, enum conn_proto proto, struct tern_err *err)
 {
-    static const char *const cmd[] = {[CONN_IMAP] = "a1 LOGOUT\r\n", [CONN_POP3] = "QUIT\r\n",
-                                      [CONN_SMTP] = "QUIT\r\n"};
+    static const char *const cmd[] = {
+        [CONN_IMAP] = "a1 LOGOUT\r\n", [CONN_POP3] = "QUIT\r\n", [CONN_SMTP] = "QUIT\r\n"};
     struct tbuf line;
     tbuf_init(&line, CONN_LINE_MAX);
     enum tern_rc rc = conn_send_traced(c, cmd[proto], strlen(cmd[proto]), err);
@@ -134,8 +162,8 @@ static enum tern_rc logout(struct conn *c, enum conn_proto proto, struct tern_er
         if (proto == CONN_IMAP) {
             if (strncmp(line.data, "a1 ", 3) == 0) {
                 if (strncmp(line.data, "a1 OK", 5) != 0)
-                    rc = tern_fail(err, TERN_EPROTO, "%s: LOGOUT failed: %.200s",
-                                   conn_peer(c), line.data);
+                    rc = tern_fail(err, TERN_EPROTO, "%s: LOGOUT failed: %.200s", conn_peer(c),
+                                   line.data);
                 break;
             }
             if (line.data[0] != '*')
@@ -161,10 +189,45 @@ static enum tern_rc logout(struct conn *c, enum conn_proto proto, struct tern_er
     return rc;
 }
 
+static volatile sig_atomic_t canceled;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    canceled = 1;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+/* One NOOP through libcurl's own protocol code on a hardened handle. */
+static enum tern_rc request_noop(const struct conn_params *p, struct conn_cert_info *ci,
+                                 struct tern_err *err)
+{
+    void *h = conn_handle_new(p, err);
+    if (!h)
+        return err->rc;
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    if (p->proto == CONN_POP3)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* single-line reply */
+    CURLcode crc = curl_easy_perform(h);
+    enum tern_rc rc = conn_handle_fail(h, (int)crc, err);
+    if (ci)
+        conn_handle_cert_info(h, ci, NULL);
+    if (rc == TERN_OK)
+        printf("ok: request NOOP done\n");
+    conn_handle_free(&h);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct conn_params p = {.tls = CONN_TLS_STARTTLS};
-    bool have_proto = false, have_tls = false, want_cert = false;
+    bool have_proto = false, have_tls = false, want_cert = false, request = false;
     const char *pass_env = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -174,6 +237,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--show-cert") == 0) {
             want_cert = true;
+            continue;
+        }
+        if (strcmp(a, "--request") == 0) {
+            request = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -227,6 +294,17 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--deadline") == 0) {
             if (!parse_duration(v, &p.deadline_ms))
                 return usage("bad --deadline");
+        } else if (strcmp(a, "--cancel-after") == 0) {
+            unsigned ms;
+            if (!parse_duration(v, &ms))
+                return usage("bad --cancel-after");
+            struct sigaction sa = {.sa_handler = on_alarm};
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGALRM, &sa, NULL);
+            struct itimerval it = {
+                .it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
+            setitimer(ITIMER_REAL, &it, NULL);
+            p.cancel = &canceled;
         } else {
             return usage("unknown option");
         }
@@ -247,6 +325,14 @@ int main(int argc, char **argv)
     struct conn_cert_info ci = {0};
     if (want_cert)
         p.cert_out = &ci;
+    if (request) {
+        enum tern_rc rc = request_noop(&p, want_cert ? &ci : NULL, &err);
+        if (want_cert)
+            show_cert(&ci);
+        conn_cert_info_free(&ci);
+        conn_global_cleanup();
+        return rc == TERN_OK ? EX_OK_ : fail(&err);
+    }
     struct conn *c = NULL;
     enum tern_rc rc = conn_open(&p, &c, &err);
     if (want_cert)

@@ -8,8 +8,8 @@
  *
  * Exit status 0 on success, else 1 with the error on stderr.
  */
-#include "core/conn/lib.h"
 #include "core/config/lib.h"
+#include "core/conn/lib.h"
 #include "core/imap/lib.h"
 #include "core/index/lib.h"
 
@@ -61,7 +61,11 @@ int main(int argc, char **argv)
         rc = imap_driver.push(state, &st, &err);
     } else if (!rc && !strcmp(argv[3], "body") && argc > 4) {
         char *path = NULL;
-        rc = imap_driver.fetch_body(state, strtoll(argv[4], NULL, 10), &path, &err);
+        uint64_t id = 0;
+        if (!tern_parse_u64(argv[4], strlen(argv[4]), INT64_MAX, &id))
+            rc = tern_fail(&err, TERN_EUSAGE, "bad message id %s", argv[4]);
+        else
+            rc = imap_driver.fetch_body(state, (int64_t)id, &path, &err);
         if (!rc)
             printf("%s\n", path);
         free(path);

@@ -69,10 +69,18 @@ static void test_parse_addrs(void)
     compose_addrs_free(NULL);
 
     static const char *bad[] = {
-        "a@b.c\r\nBcc: evil@x.y",  "a@b.c\nRCPT TO:<x@y.z>", "Bob <bob@example.org",
-        "John a@example.org",      "nodomain",                "a@b.c> NOTIFY=NEVER",
-        "<a@b.c\r\nRSET>",          "\"unterminated <a@b.c>", "x <a@b.c> y",
-        "g: a@b.c",                "a@b.c;",                  "(open a@b.c",
+        "a@b.c\r\nBcc: evil@x.y",
+        "a@b.c\nRCPT TO:<x@y.z>",
+        "Bob <bob@example.org",
+        "John a@example.org",
+        "nodomain",
+        "a@b.c> NOTIFY=NEVER",
+        "<a@b.c\r\nRSET>",
+        "\"unterminated <a@b.c>",
+        "x <a@b.c> y",
+        "g: a@b.c",
+        "a@b.c;",
+        "(open a@b.c",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         memset(&e, 0, sizeof e);
@@ -132,7 +140,10 @@ static void test_fields(void)
     CHECK_INT(compose_put_field(&b, "Subject", "hello world", true, NULL), TERN_OK);
     CHECK_STR(b.data, "Subject: hello world\r\n");
     tbuf_reset(&b);
-    CHECK_INT(compose_put_field(&b, "Subject", "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln", true, NULL),
+    CHECK_INT(compose_put_field(&b, "Subject",
+                                "Gr\xc3\xbc\xc3\x9f"
+                                "e aus K\xc3\xb6ln",
+                                true, NULL),
               TERN_OK);
     CHECK_STR(b.data, "Subject: =?UTF-8?B?R3LDvMOfZQ==?= aus =?UTF-8?B?S8O2bG4=?=\r\n");
     tbuf_reset(&b);
@@ -159,7 +170,8 @@ static void test_fields(void)
     struct tbuf u;
     tbuf_init(&u, 0);
     for (size_t i = 0; i < b.len; i++)
-        if (!(b.data[i] == '\r' && b.data[i + 1] == '\n' && (b.data[i + 2] == ' ' || !b.data[i + 2])))
+        if (!(b.data[i] == '\r' && b.data[i + 1] == '\n' &&
+              (b.data[i + 2] == ' ' || !b.data[i + 2])))
             tbuf_putc(&u, b.data[i]);
         else
             i++;
@@ -277,13 +289,15 @@ static void test_build_encodings(void)
     /* UTF-8 text, a 2000-character line, trailing blanks, "From " */
     struct tbuf body;
     tbuf_init(&body, 0);
-    tbuf_puts(&body, "Gr\xc3\xbc\xc3\x9f" "e\nFrom here  \n");
+    tbuf_puts(&body, "Gr\xc3\xbc\xc3\x9f"
+                     "e\nFrom here  \n");
     for (int i = 0; i < 2000; i++)
         tbuf_putc(&body, (char)('a' + i % 26));
     tbuf_puts(&body, "\nend");
     struct compose_opts o = {.from = &me,
                              .to = &to,
-                             .subject = "\xc3\x9c" "ber",
+                             .subject = "\xc3\x9c"
+                                        "ber",
                              .body = body.data,
                              .body_len = body.len,
                              .msgid_domain = "example.org"};
@@ -325,8 +339,8 @@ static void test_build_hostile(void)
 {
     struct compose_addrs to = {0};
     compose_parse_addrs("bob@example.org", 15, &to, NULL);
-    struct compose_opts o = {.from = &me, .to = &to, .body = "x", .body_len = 1,
-                             .msgid_domain = "example.org"};
+    struct compose_opts o = {
+        .from = &me, .to = &to, .body = "x", .body_len = 1, .msgid_domain = "example.org"};
     struct compose_msg m;
     struct tern_err e = {0};
     o.subject = "hi\r\nBcc: evil@example.org";
@@ -387,8 +401,13 @@ static void test_build_attach(void)
     struct compose_addrs to = {0};
     compose_parse_addrs("bob@example.org", 15, &to, NULL);
     const char *att[] = {p1, p2};
-    struct compose_opts o = {.from = &me, .to = &to, .subject = "files", .body = "see attached\n",
-                             .body_len = 13, .attach = att, .nattach = 2,
+    struct compose_opts o = {.from = &me,
+                             .to = &to,
+                             .subject = "files",
+                             .body = "see attached\n",
+                             .body_len = 13,
+                             .attach = att,
+                             .nattach = 2,
                              .msgid_domain = "example.org"};
     struct compose_msg m;
     CHECK_INT(compose_build(&o, &m, NULL), TERN_OK);
@@ -441,8 +460,13 @@ static void test_ready(void)
                      ".\n"
                      "after the dot\n";
     const char *args[] = {"extra@example.org", "bob@example.org"};
-    struct compose_ready_opts o = {.extract = true, .dot_ends = false, .rcpts = args, .nrcpts = 2,
-                                   .from = &me, .msgid_domain = "example.org", .now = 1700000000};
+    struct compose_ready_opts o = {.extract = true,
+                                   .dot_ends = false,
+                                   .rcpts = args,
+                                   .nrcpts = 2,
+                                   .from = &me,
+                                   .msgid_domain = "example.org",
+                                   .now = 1700000000};
     struct compose_msg m;
     CHECK_INT(compose_ready(in, strlen(in), &o, &m, NULL), TERN_OK);
     CHECK_INT(m.nrcpts, 6);
@@ -459,8 +483,8 @@ static void test_ready(void)
     CHECK(strstr(m.data.data, "From alice") == NULL);
     CHECK(strstr(m.data.data, "\r\nMessage-ID: <") != NULL);
     CHECK(strstr(m.data.data, "Bcc: secret@example.org,\r\n  secret2@example.org\r\n") != NULL);
-    CHECK(strstr(m.data.data, "\r\n\r\n..already stuffed? no: two dots\r\n.\r\nafter the dot\r\n") !=
-          NULL);
+    CHECK(strstr(m.data.data,
+                 "\r\n\r\n..already stuffed? no: two dots\r\n.\r\nafter the dot\r\n") != NULL);
     compose_msg_free(&m);
 
     /* without -i the lone dot ends the input; no -t: only the arguments */

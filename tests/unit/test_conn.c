@@ -132,7 +132,8 @@ static void test_redact_pop3(void)
     CHECK_STR(in_("+OK\r\n"), "S: +OK");
     /* "+OK" is no continuation: the next line is a command, shown */
     CHECK_STR(out_("pass " SECRET "\r\n"), "C: pass [redacted]");
-    CHECK_STR(in_("-ERR [AUTH] Authentication failed.\r\n"), "S: -ERR [AUTH] Authentication failed.");
+    CHECK_STR(in_("-ERR [AUTH] Authentication failed.\r\n"),
+              "S: -ERR [AUTH] Authentication failed.");
     CHECK_STR(out_("APOP alice c4c9334bac560ecc979e58001b3e22fb\r\n"), "C: APOP alice [redacted]");
     in_("-ERR no\r\n");
     no_secret(out_("AUTH PLAIN " B64_PLAIN "\r\n"));
@@ -202,6 +203,29 @@ static void test_redact_smtp(void)
     CHECK(strstr(out_(SECRET "\r\n"), SECRET) == NULL);
 }
 
+static void test_safe_text(void)
+{
+    char b[64];
+    CHECK_INT(conn_safe_text(b, sizeof b, "ok \x1b[2J\x07\x7f", 9), 9);
+    CHECK_STR(b, "ok ?[2J??");
+    /* UTF-8 passes, C1 controls (0x9b = CSI), stray and overlong bytes do not */
+    conn_safe_text(b, sizeof b, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac", 10);
+    CHECK_STR(b, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac");
+    conn_safe_text(b, sizeof b,
+                   "a\x9b"
+                   "1m\xc2\x9b\xff\xc0\xaf\xed\xa0\x80z",
+                   13);
+    CHECK_STR(b, "a?1m????????z"); /* c2 9b, ff, c0, af, ed a0 80 */
+    /* cut on a character boundary */
+    CHECK_INT(conn_safe_text(b, 5, "ab\xe2\x82\xac", 5), 2);
+    CHECK_STR(b, "ab");
+    CHECK_INT(conn_safe_text(b, 1, "abc", 3), 0);
+    CHECK_STR(b, "");
+    /* truncated sequence at the end of the input */
+    conn_safe_text(b, sizeof b, "x\xe2\x82", 3);
+    CHECK_STR(b, "x??");
+}
+
 static void test_redact_truncates(void)
 {
     conn_redact_init(&red, CONN_IMAP);
@@ -239,8 +263,8 @@ static enum tern_rc params_rc(struct conn_params p, const char *want_text)
 
 static void test_params(void)
 {
-    struct conn_params ok = {.proto = CONN_IMAP, .host = "mail.example.org", .user = "alice",
-                             .secret = "pw"};
+    struct conn_params ok = {
+        .proto = CONN_IMAP, .host = "mail.example.org", .user = "alice", .secret = "pw"};
     CHECK_INT(params_rc(ok, NULL), TERN_OK);
     struct conn_params p = ok;
     p.host = "::1";
@@ -278,7 +302,8 @@ static void test_params(void)
         p.pin = good_pins[i];
         CHECK_INT(params_rc(p, NULL), TERN_OK);
     }
-    const char *bad_pins[] = {"", "sha256//short", "md5//cmfNixTbKmuim9o7BFLXwtoDlKMype6U6E/7UXM0pyQ=",
+    const char *bad_pins[] = {"", "sha256//short",
+                              "md5//cmfNixTbKmuim9o7BFLXwtoDlKMype6U6E/7UXM0pyQ=",
                               "sha256//cmfNixTbKmuim9o7BFLXwtoDlKMype6U6E/7UXM0pyQ=;",
                               "sha256//cmfNixTbKmuim9o7BFLXwtoDlKMype6U6E/7UXM0py Q"};
     for (size_t i = 0; i < sizeof bad_pins / sizeof *bad_pins; i++) {
@@ -320,8 +345,7 @@ static void test_errmap(void)
         {CURLE_COULDNT_RESOLVE_HOST, false, TERN_ECONN, "cannot resolve mx.example", NULL},
         {CURLE_OPERATION_TIMEDOUT, false, TERN_ETIMEOUT, "timed out", NULL},
         {CURLE_WEIRD_SERVER_REPLY, false, TERN_EPROTO, "unexpected reply", NULL},
-        {CURLE_SSL_CONNECT_ERROR, false, TERN_ETLS, "TLS handshake failed",
-         "try tls = implicit"},
+        {CURLE_SSL_CONNECT_ERROR, false, TERN_ETLS, "TLS handshake failed", "try tls = implicit"},
         {CURLE_SSL_CACERT_BADFILE, false, TERN_ECONFIG, "certificate file", NULL},
         {CURLE_ABORTED_BY_CALLBACK, false, TERN_ECANCELED, "canceled", NULL},
         {CURLE_RECV_ERROR, false, TERN_ECONN, "connection lost", NULL},
@@ -354,18 +378,25 @@ static void test_errmap(void)
         CHECK(strchr(err.msg, '\n') == NULL);
     }
     /* XOAUTH2 wording, implicit-TLS hint, SMTP without AUTH, IPv6 peer */
-    struct conn_failure f = {.code = CURLE_LOGIN_DENIED, .auth = CONN_AUTH_XOAUTH2,
-                             .host = "::1", .port = 993, .user = "bob", .auth_sent = true};
+    struct conn_failure f = {.code = CURLE_LOGIN_DENIED,
+                             .auth = CONN_AUTH_XOAUTH2,
+                             .host = "::1",
+                             .port = 993,
+                             .user = "bob",
+                             .auth_sent = true};
     struct tern_err err = {0};
     CHECK_INT(conn_map_failure(&f, &err), TERN_EAUTH);
     CHECK(strstr(err.msg, "refused the OAuth2 token for bob at [::1]:993") != NULL);
-    f = (struct conn_failure){.code = CURLE_SSL_CONNECT_ERROR, .tls = CONN_TLS_IMPLICIT,
-                              .host = "h", .port = 993};
+    f = (struct conn_failure){
+        .code = CURLE_SSL_CONNECT_ERROR, .tls = CONN_TLS_IMPLICIT, .host = "h", .port = 993};
     tern_err_clear(&err);
     CHECK_INT(conn_map_failure(&f, &err), TERN_ETLS);
     CHECK(strstr(err.msg, "try tls = starttls") != NULL);
-    f = (struct conn_failure){.code = CURLE_WRITE_ERROR, .proto = CONN_SMTP, .host = "h",
-                              .port = 587, .smtp_no_auth = true};
+    f = (struct conn_failure){.code = CURLE_WRITE_ERROR,
+                              .proto = CONN_SMTP,
+                              .host = "h",
+                              .port = 587,
+                              .smtp_no_auth = true};
     tern_err_clear(&err);
     CHECK_INT(conn_map_failure(&f, &err), TERN_ENOTSUP);
     CHECK(strstr(err.msg, "offers no AUTH") != NULL);
@@ -407,7 +438,9 @@ static void test_certinfo(void)
     CHECK(ci.problem == NULL);
     conn_cert_info_free(&ci);
     CHECK_INT(conn_cert_from_pems(chain, 1, true, ca_path, "imap.example.org", &ci), TERN_OK);
-    CHECK(ci.problem && strstr(ci.problem, "wrong host") && strstr(ci.problem, "localhost"));
+    CHECK(ci.problem &&
+          strstr(ci.problem,
+                 "wrong host: certificate is for localhost, 127.0.0.1, not imap.example.org"));
     conn_cert_info_free(&ci);
 
     const char *wrong[] = {PEM_WRONGHOST};
@@ -455,6 +488,7 @@ int main(void)
     test_redact_pop3();
     test_redact_smtp();
     test_redact_truncates();
+    test_safe_text();
     test_ports();
     test_params();
     test_errmap();

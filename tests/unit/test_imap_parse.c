@@ -107,7 +107,8 @@ static void test_status(void)
     r = one("* BYE server going down\r\n", TERN_OK);
     CHECK(r && r->status == IMAP_ST_BYE);
     r = one("A3 NO [TRYCREATE] no such mailbox\r\n", TERN_OK);
-    CHECK(r && r->status == IMAP_ST_NO && r->has_code && imap_eq(r, imap_nth(r, 0, 0), "TRYCREATE"));
+    CHECK(r && r->status == IMAP_ST_NO && r->has_code &&
+          imap_eq(r, imap_nth(r, 0, 0), "TRYCREATE"));
     r = one("A4 OK\r\n", TERN_OK);
     CHECK(r && r->status == IMAP_ST_OK && r->text_len == 0);
     r = one("+ go ahead\r\n", TERN_OK);
@@ -146,8 +147,7 @@ static void test_data(void)
     uint32_t h = imap_fetch_item(r, att, "BODY[HEADER.FIELDS", true);
     CHECK(h != IMAP_NONE && r->tok[h].type == IMAP_LITERAL);
     CHECK(str_is(r, h, "From: a@b\r\nSubject: hi\r\n\r\n"));
-    CHECK(str_is(r, imap_fetch_item(r, att, "INTERNALDATE", false),
-                 "17-Jul-1996 02:44:25 -0700"));
+    CHECK(str_is(r, imap_fetch_item(r, att, "INTERNALDATE", false), "17-Jul-1996 02:44:25 -0700"));
     uint32_t ms = imap_fetch_item(r, att, "MODSEQ", false);
     CHECK(imap_num(r, imap_child(r, ms), UINT64_MAX, &num) && num == 65402);
     struct tbuf kw;
@@ -246,7 +246,8 @@ static void test_hostile(void)
     deep[k] = 0;
     one(deep, TERN_EPROTO);
     deep[4 + IMAP_DEPTH_MAX] = ' '; /* exactly IMAP_DEPTH_MAX deep now */
-    memmove(deep + 4 + IMAP_DEPTH_MAX + IMAP_DEPTH_MAX, deep + 4 + IMAP_DEPTH_MAX + IMAP_DEPTH_MAX + 1,
+    memmove(deep + 4 + IMAP_DEPTH_MAX + IMAP_DEPTH_MAX,
+            deep + 4 + IMAP_DEPTH_MAX + IMAP_DEPTH_MAX + 1,
             strlen(deep + 4 + IMAP_DEPTH_MAX + IMAP_DEPTH_MAX + 1) + 1);
     one(deep, TERN_OK);
     /* numbers: more than 19/20 digits, signs, empty */

@@ -42,8 +42,7 @@ static size_t count_dir(const char *sub)
 
 static const char *rc2[] = {"bob@example.org", "carol@example.org"};
 
-static void add_entry(struct outbox_store *st, struct store_meta *m, const char *msg,
-                      time_t next)
+static void add_entry(struct outbox_store *st, struct store_meta *m, const char *msg, time_t next)
 {
     memset(m, 0, sizeof *m);
     m->e.from = strdup("alice@example.org");
@@ -98,7 +97,8 @@ static void test_store(struct tern_account *a)
     CHECK_INT(outbox_list(a, &l, NULL), TERN_OK);
     CHECK_INT(l.n, 2);
     if (l.n == 2) {
-        CHECK_STR(l.v[0].subject, "\xc3\x9c" "ber");
+        CHECK_STR(l.v[0].subject, "\xc3\x9c"
+                                  "ber");
         CHECK_STR(l.v[1].subject, "second");
         CHECK(l.v[0].size > 0);
     }

@@ -15,8 +15,8 @@
 struct script {
     const char *replies; /* what the server says, read line by line */
     size_t pos;
-    struct tbuf log;     /* ">bytes" for each write, "<" for each line read */
-    int fail_send_at;    /* nth send fails with TERN_ECONN (0: never) */
+    struct tbuf log;  /* ">bytes" for each write, "<" for each line read */
+    int fail_send_at; /* nth send fails with TERN_ECONN (0: never) */
     int nsend;
 };
 
@@ -75,7 +75,7 @@ struct batch {
     bool unknown[MAXMSG];
     int order[MAXMSG];
     bool had_msg[MAXMSG];
-    enum tern_rc done_rc; /* what done returns */
+    enum tern_rc done_rc;           /* what done returns */
     int loaded_before_done[MAXMSG]; /* loads seen when done(i) ran */
 };
 
@@ -181,8 +181,8 @@ static void test_reply(void)
     CHECK(r.done);
     CHECK_INT(r.code, 354);
 
-    static const char *bad[] = {"25 ok\r\n", "abc ok\r\n", "250x\r\n", "650 x\r\n", "160 x\r\n",
-                                "2500 x\r\n", "", "\r\n", "270 x\r\n"};
+    static const char *bad[] = {"25 ok\r\n",  "abc ok\r\n", "250x\r\n", "650 x\r\n", "160 x\r\n",
+                                "2500 x\r\n", "",           "\r\n",     "270 x\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         smtp_reply_reset(&r);
         struct tern_err e = {0};
@@ -281,13 +281,13 @@ static void test_data(void)
 static void test_pipelined_batch(void)
 {
     struct script sc;
-    struct smtp_session *s = session(
-        &sc,
-        "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n"
-        "250 2.0.0 Ok: queued as A\r\n"
-        "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n"
-        "250 2.0.0 Ok: queued as B\r\n221 2.0.0 Bye\r\n",
-        SMTP_CAP_PIPELINING | SMTP_CAP_8BITMIME | SMTP_CAP_SIZE);
+    struct smtp_session *s = session(&sc,
+                                     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n"
+                                     "250 2.0.0 Ok: queued as A\r\n"
+                                     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n"
+                                     "250 2.0.0 Ok: queued as B\r\n221 2.0.0 Bye\r\n",
+                                     SMTP_CAP_PIPELINING | SMTP_CAP_8BITMIME | SMTP_CAP_SIZE);
+    smtp_session_pipeline_ahead(s, true);
     struct batch b = {0};
     for (int i = 0; i < 2; i++)
         b.m[i] = (struct smtp_message){"alice@example.org", one_rcpt, 1, MSG, strlen(MSG)};
@@ -315,6 +315,31 @@ static void test_pipelined_batch(void)
     tbuf_free(&sc.log);
 }
 
+/* The default: one group per envelope, then the data (+ QUIT at the end). */
+static void test_pipelined_default(void)
+{
+    struct script sc;
+    struct smtp_session *s =
+        session(&sc,
+                "250 ok\r\n250 ok\r\n354 go\r\n250 A\r\n250 ok\r\n250 ok\r\n354 go\r\n250 B\r\n"
+                "221 bye\r\n",
+                SMTP_CAP_PIPELINING);
+    struct batch b = {0};
+    for (int i = 0; i < 2; i++)
+        b.m[i] = (struct smtp_message){"alice@example.org", one_rcpt, 1, MSG, strlen(MSG)};
+    struct smtp_batch_ops ops = ops_for(&b);
+    CHECK_INT(smtp_send_batch(s, 2, &ops, true, NULL), TERN_OK);
+    CHECK_STR(sc.log.data, ">MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+                           "<<<>" MSG_WIRE "<"
+                           ">MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+                           "<<<>" MSG_WIRE ">QUIT\r\n<<");
+    CHECK_INT(b.rc[0], TERN_OK);
+    CHECK_INT(b.rc[1], TERN_OK);
+    CHECK_INT(b.loaded_before_done[0], 1);
+    smtp_close(&s);
+    tbuf_free(&sc.log);
+}
+
 /* Without PIPELINING every command waits for its reply. */
 static void test_lockstep(void)
 {
@@ -338,11 +363,11 @@ static void test_lockstep(void)
 static void test_partial_rcpt(void)
 {
     struct script sc;
-    struct smtp_session *s = session(
-        &sc,
-        "250 ok\r\n250 ok\r\n550 5.1.1 <nobody@example.org>: Recipient address rejected\r\n"
-        "452 4.5.3 Too many recipients\r\n354 go\r\n250 queued\r\n",
-        SMTP_CAP_PIPELINING);
+    struct smtp_session *s =
+        session(&sc,
+                "250 ok\r\n250 ok\r\n550 5.1.1 <nobody@example.org>: Recipient address rejected\r\n"
+                "452 4.5.3 Too many recipients\r\n354 go\r\n250 queued\r\n",
+                SMTP_CAP_PIPELINING);
     struct batch b = {0};
     b.m[0] = (struct smtp_message){"alice@example.org", three_rcpts, 3, MSG, strlen(MSG)};
     struct smtp_batch_ops ops = ops_for(&b);
@@ -381,6 +406,31 @@ static void test_all_refused_then_next(void)
     CHECK_INT(b.rc[0], TERN_EREFUSED);
     CHECK_INT(b.code[0], 550);
     CHECK_STR(b.text[0], "RCPT TO:<bob@example.org>: 550 5.1.1 <bob@example.org>: User unknown");
+    CHECK_INT(b.rc[1], TERN_OK);
+    smtp_close(&s);
+    tbuf_free(&sc.log);
+}
+
+/* DATA accepted although every RCPT failed (RFC 2920 3.1): a lone dot ends
+ * it, the data is never sent, the next message follows. */
+static void test_lone_dot(void)
+{
+    struct script sc;
+    struct smtp_session *s =
+        session(&sc,
+                "250 ok\r\n550 5.1.1 no\r\n354 go\r\n554 5.5.1 no valid recipients\r\n"
+                "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n",
+                SMTP_CAP_PIPELINING);
+    struct batch b = {0};
+    b.m[0] = (struct smtp_message){"alice@example.org", one_rcpt, 1, MSG, strlen(MSG)};
+    b.m[1] = b.m[0];
+    struct smtp_batch_ops ops = ops_for(&b);
+    CHECK_INT(smtp_send_batch(s, 2, &ops, false, NULL), TERN_OK);
+    CHECK_STR(sc.log.data, ">MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+                           "<<<>.\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\n"
+                           "DATA\r\n<<<<>" MSG_WIRE "<");
+    CHECK_INT(b.rc[0], TERN_EREFUSED);
+    CHECK_INT(b.code[0], 550);
     CHECK_INT(b.rc[1], TERN_OK);
     smtp_close(&s);
     tbuf_free(&sc.log);
@@ -437,9 +487,8 @@ static void test_bad_messages(void)
 static void test_8bit_utf8(void)
 {
     struct script sc;
-    struct smtp_session *s = session(
-        &sc, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n",
-        SMTP_CAP_PIPELINING | SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8);
+    struct smtp_session *s = session(&sc, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n",
+                                     SMTP_CAP_PIPELINING | SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8);
     static const char *u[] = {"j\xc3\xb6rg@example.org"};
     struct batch b = {0};
     b.m[0] = (struct smtp_message){"alice@example.org", u, 1, "S: \xc3\xa4\r\n\r\n", 9};
@@ -541,9 +590,9 @@ static void test_connection_lost(void)
 static void test_done_fails(void)
 {
     struct script sc;
-    struct smtp_session *s = session(
-        &sc, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-        SMTP_CAP_PIPELINING);
+    struct smtp_session *s =
+        session(&sc, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+                SMTP_CAP_PIPELINING);
     struct batch b = {0};
     b.done_rc = TERN_EIO;
     for (int i = 0; i < 3; i++)
@@ -611,10 +660,12 @@ int main(void)
     test_caps();
     test_data();
     test_pipelined_batch();
+    test_pipelined_default();
     test_lockstep();
     test_partial_rcpt();
     test_all_refused_then_next();
     test_mail_temp();
+    test_lone_dot();
     test_bad_messages();
     test_8bit_utf8();
     test_size_limit();

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""POP3 download-and-delete benchmark (run through bench/pop3/run.sh).
+
+For each client and each run: a fresh lab user gets N messages, the client
+downloads them over POP3S (certificate checked against the lab CA) into a
+Maildir and deletes them on the server; wall time and peak RSS come from
+/usr/bin/time -v. Every run is checked: N files in the Maildir, server
+empty. Median of RUNS runs per client. Optionally the same through a delay
+proxy (RTT_MS) with RTT_N messages.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+import lab as labmod  # noqa: E402
+from pop3_helpers import gen_messages, new_user  # noqa: E402
+
+N = int(os.environ.get("N", "10000"))
+RUNS = int(os.environ.get("RUNS", "3"))
+RTT_MS = int(os.environ.get("RTT_MS", "0"))
+RTT_N = int(os.environ.get("RTT_N", "500"))
+TERN = os.environ.get("TERN_BIN") or os.path.join(TOP, "build", "tern")
+CLIENTS = os.environ.get("CLIENTS", "tern,fetchmail,getmail6,reference").split(",")
+
+
+def timed(cmd, env=None, cwd=None):
+    """Run under /usr/bin/time -v: (seconds, peak RSS KiB, CompletedProcess)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, cwd=cwd,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)",
+                  p.stderr)
+    secs = (int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))) if m else -1
+    r = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return secs, int(r.group(1)) if r else -1, p
+
+
+def run_client(name, lab, user, port, work):
+    md = os.path.join(work, "Maildir")
+    env = dict(os.environ)
+    if name == "tern":
+        cfg = os.path.join(work, "config")
+        with open(cfg, "w") as f:
+            f.write("[account b]\naddress = %s\nincoming = pop3\nhost = 127.0.0.1\nport = %d\n"
+                    "tls = implicit\npassword = %s\nca_file = %s\nmaildir = %s\n" % (
+                        user.address, port, user.password, lab.ca, md))
+        os.chmod(cfg, 0o600)
+        env["XDG_DATA_HOME"] = os.path.join(work, "data")
+        return timed([TERN, "-c", cfg, "fetch", "-q"], env=env)
+    if name == "fetchmail":
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(md, sub), exist_ok=True)
+        rc = os.path.join(work, "fetchmailrc")
+        # safecat writes tmp/ -> fsync -> link into new/: a Maildir MDA.
+        with open(rc, "w") as f:
+            f.write('poll 127.0.0.1 port %d protocol POP3 uidl\n'
+                    '  user "%s" password "%s" ssl sslcertck sslcertfile "%s" sslcommonname localhost\n'
+                    '  no keep fetchall mda "/usr/bin/safecat %s/tmp %s/new"\n' % (
+                        port, user.address, user.password, lab.ca, md, md))
+        os.chmod(rc, 0o600)
+        env["HOME"] = work
+        return timed(["fetchmail", "-f", rc, "-s", "--nosyslog", "-i",
+                      os.path.join(work, "fetchids")], env=env)
+    if name == "getmail6":
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(md, sub), exist_ok=True)
+        gdir = os.path.join(work, "getmail")
+        os.makedirs(gdir, exist_ok=True)
+        with open(os.path.join(gdir, "getmailrc"), "w") as f:
+            f.write("[retriever]\ntype = SimplePOP3SSLRetriever\nserver = 127.0.0.1\nport = %d\n"
+                    "username = %s\npassword = %s\nca_certs = %s\n\n"
+                    "[destination]\ntype = Maildir\npath = %s/\n\n"
+                    "[options]\ndelete = true\nread_all = true\nverbose = 0\n" % (
+                        port, user.address, user.password, lab.ca, md))
+        # getmail refuses to deliver as root: run it as nobody.
+        for d, _, files in os.walk(work):
+            for x in [d] + [os.path.join(d, f) for f in files]:
+                os.chown(x, 65534, 65534)
+        env["HOME"] = work
+        return timed(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "getmail", "--getmaildir", gdir, "--rcfile", "getmailrc"], env=env)
+    if name == "reference":
+        return timed([sys.executable, os.path.join(TOP, "bench", "pop3", "ref_client.py"),
+                      "127.0.0.1", str(port), user.address, user.password, lab.ca, md, "32"],
+                     env=env)
+    raise SystemExit("unknown client " + name)
+
+
+def count_maildir(md):
+    return sum(len(os.listdir(os.path.join(md, s))) for s in ("new", "cur")
+               if os.path.isdir(os.path.join(md, s)))
+
+
+def bench(lab, msgs, port_of, clients, runs, label):
+    results = {}
+    total_bytes = sum(len(m) for m in msgs)
+    for name in clients:
+        times, rss = [], []
+        for run in range(runs):
+            user = new_user(lab, prefix="bench")
+            lab.put_messages(user, msgs, flags="")  # cur/: quicker first index for Dovecot
+            work = tempfile.mkdtemp(prefix="pop3bench-%s-" % name, dir=os.environ.get(
+                "BENCH_TMP", "/var/tmp"))
+            port = port_of()
+            secs, kb, p = run_client(name, lab, user, port, work)
+            got = count_maildir(os.path.join(work, "Maildir"))
+            left = len(lab.messages(user))
+            ok = got == len(msgs) and left == 0
+            print("%-10s %s run %d: %.2fs, %d MiB peak RSS, stored %d, left on server %d%s" % (
+                name, label, run + 1, secs, kb // 1024, got, left,
+                "" if ok else "  FAILED rc=%d %s" % (p.returncode, p.stderr[-500:])),
+                flush=True)
+            if ok:
+                times.append(secs)
+                rss.append(kb)
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(user.maildir), ignore_errors=True)
+        results[name] = (statistics.median(times) if times else None,
+                         max(rss) if rss else None, len(times), runs)
+    return results, total_bytes
+
+
+def table(results, n, total_bytes, title):
+    base = results.get("tern", (None,))[0]
+    lines = ["| %s | median time | msgs/s | peak RSS | tern is faster by |" % title,
+             "|---|---|---|---|---|"]
+    names = {"tern": "tern fetch", "fetchmail": "fetchmail 6.4 + safecat (Maildir MDA)",
+             "getmail6": "getmail6 (Maildir destination)",
+             "reference": "python pipelined reference (floor)"}
+    for name, (t, kb, ok, runs) in results.items():
+        if t is None:
+            lines.append("| %s | failed (%d/%d runs ok) | | | |" % (names[name], ok, runs))
+            continue
+        ratio = "%.1fx" % (t / base) if base and name != "tern" else ""
+        lines.append("| %s | %.2f s | %.0f | %.1f MiB | %s |" % (
+            names[name], t, n / t, kb / 1024.0, ratio))
+    return "\n".join(lines)
+
+
+def write_results(text):
+    path = os.path.join(TOP, "bench", "RESULTS.md")
+    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    m = re.search(r"^## POP3\n.*?(?=^## |\Z)", old, flags=re.S | re.M)
+    section = "## POP3\n\n" + text.strip() + "\n\n"
+    new = old[:m.start()] + section + old[m.end():] if m else old.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def main():
+    own = None
+    if os.environ.get("TERN_LAB_DIR"):
+        lab = labmod.Lab(os.environ["TERN_LAB_DIR"])
+    else:
+        own = lab = labmod.start()
+    try:
+        msgs = gen_messages(20261122, N, tag="bench")
+        mb = sum(len(m) for m in msgs) / 1e6
+        print("== %d messages, %.1f MB, %d runs per client" % (N, mb, RUNS), flush=True)
+        res, total = bench(lab, msgs, lambda: lab.pop3s_port, CLIENTS, RUNS, "loopback")
+        out = ["`sh bench/pop3/run.sh` on %s, %d cores, tern %s. Lab Dovecot 2.3 over POP3S "
+               "(implicit TLS, certificate verified against the lab CA) on loopback; %d "
+               "messages (%.1f MB, text with long lines, dot-lines, 8-bit, 10%% with "
+               "base64 attachments up to 200 KB), download into a Maildir and delete on the "
+               "server. Median of %d runs; peak RSS is the highest of the runs. Every run "
+               "checked: all messages stored, server empty." % (
+                   time.strftime("%Y-%m-%d"), os.cpu_count(),
+                   subprocess.run([TERN, "--version"], stdout=subprocess.PIPE,
+                                  text=True).stdout.split()[-1], N, mb, RUNS),
+               "", table(res, N, total, "loopback, %d messages" % N), ""]
+        t = {k: v[0] for k, v in res.items()}
+        if t.get("tern"):
+            bits = []
+            if t.get("fetchmail"):
+                bits.append("fetchmail/tern = %.1f (target >= 5)" % (t["fetchmail"] / t["tern"]))
+            if t.get("getmail6"):
+                bits.append("getmail6/tern = %.1f (target >= 10)" % (t["getmail6"] / t["tern"]))
+            if t.get("reference"):
+                bits.append("reference/tern = %.2f (stretch: >= 1)" % (t["reference"] / t["tern"]))
+            out += ["Ratios: " + "; ".join(bits) + ".", ""]
+        if RTT_MS:
+            proxy = os.path.join(TOP, "bench", "send", "delay_proxy.py")
+            import socket
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            pport = s.getsockname()[1]
+            s.close()
+            pp = subprocess.Popen([sys.executable, proxy, str(pport), str(lab.pop3s_port),
+                                   str(RTT_MS)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            try:
+                t0 = time.monotonic()
+                socket.create_connection(("127.0.0.1", pport)).close()
+                sub = msgs[:RTT_N]
+                print("== %d ms RTT via delay proxy, %d messages" % (RTT_MS, RTT_N), flush=True)
+                res2, total2 = bench(lab, sub, lambda: pport, CLIENTS, 1, "rtt")
+            finally:
+                pp.send_signal(signal.SIGTERM)
+                pp.wait()
+            out += ["%d ms RTT through bench/send/delay_proxy.py (a TCP relay holding every "
+                    "chunk %d ms each way; not the TUN relay the issue asks for), %d messages, "
+                    "one run each:" % (RTT_MS, RTT_MS // 2, RTT_N), "",
+                    table(res2, RTT_N, total2, "%d ms RTT, %d messages" % (RTT_MS, RTT_N)), ""]
+        text = "\n".join(out)
+        print(text)
+        if os.environ.get("WRITE_RESULTS", "1") == "1":
+            write_results(text)
+    finally:
+        if own:
+            own.stop(remove=True)
+
+
+if __name__ == "__main__":
+    main()
