@@ -695,9 +695,11 @@ static int choose_password(struct add *ad)
                 continue;
             }
         }
+        if (ad->no_probe)
+            return EX_OK; /* no checks at all: not even the command */
         char *secret = NULL;
         int ex = run_password_command(ad, &secret);
-        if (!ex && !ad->no_probe) {
+        if (!ex) {
             ex = try_login(ad, ad->proto, ad->host, ad->in_port, ad->in_tls, secret);
             if (!ex && !ad->no_smtp)
                 ex = try_login(ad, CONN_SMTP, ad->smtp_host, ad->out_port, ad->out_tls, secret);
@@ -724,6 +726,18 @@ static int account_add(struct cmd_ctx *ctx, int argc, char **argv)
     ad.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     if (ad.pin && strncmp(ad.pin, "sha256//", 8) != 0)
         return cmd_usage("account add", "--pin wants sha256//BASE64");
+    {
+        /* every TLS and port option is checked now, also those a later
+         * answer would make unused */
+        struct doctor_candidate c[ADD_MAX_CANDIDATES];
+        size_t n;
+        ex = candidates(CONN_IMAP, ad.ports, ad.port, ad.tls, c, &n, "--ports");
+        if (!ex)
+            ex = candidates(CONN_SMTP, ad.smtp_ports, ad.smtp_port, ad.smtp_tls, c, &n,
+                            "--smtp-ports");
+        if (ex)
+            return ex;
+    }
     if (ad.ca_file && access(ad.ca_file, R_OK) != 0) {
         fprintf(stderr, "tern account add: cannot read --ca-file %s\n", ad.ca_file);
         return EX_NOINPUT;

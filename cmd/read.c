@@ -186,9 +186,7 @@ static int mark_seen(struct cmd_ctx *ctx, struct cmd_msg *m)
         bool offline = note.rc == TERN_ECONN || note.rc == TERN_ETIMEOUT || note.rc == TERN_ETEMP;
         fputs("tern: ", stderr);
         cmd_print_safe(stderr, m->acc->name);
-        fputs(offline ? ": offline (" : ": warning: could not mark the message seen on the "
-                                        "server (",
-              stderr);
+        fputs(offline ? ": offline (" : ": warning: not marked seen on the server (", stderr);
         cmd_print_safe(stderr, note.msg[0] ? note.msg : tern_rc_str(note.rc));
         fprintf(stderr, offline ? "); message %lld is marked seen at the next fetch\n" : ")\n",
                 (long long)m->id);

@@ -21,10 +21,10 @@ struct acct_local {
     const struct acct_driver *drv;
     struct acct_hooks hooks;
     struct acct_env env;
-    struct index *ix;    /* owned */
-    struct maildir *md;  /* owned; local-flag accounts, opened on demand */
-    char *secret;        /* owned, wiped on close */
-    void *state;         /* the driver's, once opened */
+    struct index *ix;   /* owned */
+    struct maildir *md; /* owned; local-flag accounts, opened on demand */
+    char *secret;       /* owned, wiped on close */
+    void *state;        /* the driver's, once opened */
     int lock_fd;
 };
 

@@ -580,6 +580,10 @@ enum tern_rc conn_handle_fail(void *handle, int curlcode, struct tern_err *err)
     if (!ctx)
         return tern_fail(err, TERN_EINTERNAL, "not a tern connection handle");
     if (curlcode == CURLE_OK) {
+        if (ctx->p.cert_out) {
+            conn_cert_info_free(ctx->p.cert_out);
+            conn_cert_from_handle(ctx->h, false, NULL, NULL, ctx->p.cert_out);
+        }
         if (ctx->user && !ctx->auth_sent)
             return tern_fail(err, TERN_ENOTSUP,
                              "%s offers no login method tern uses; refusing to go on "

@@ -94,9 +94,10 @@ struct conn_params {
      * (checked at least every 200 ms) */
     const volatile sig_atomic_t *cancel;
     /* optional out: when the server presented a certificate, conn_open
-     * fills it on success AND on failure (e.g. untrusted certificate, for a
-     * trust prompt); caller frees with conn_cert_info_free. Left zeroed when
-     * no certificate was seen. */
+     * (and conn_handle_fail) fill it on success AND on failure (e.g. an
+     * untrusted certificate, for a trust prompt), replacing what it held;
+     * caller frees with conn_cert_info_free. Zeroed when no certificate was
+     * seen. Must start zeroed. */
     struct conn_cert_info *cert_out;
 };
 
@@ -187,9 +188,12 @@ void conn_handle_free(void **handle);
 enum tern_rc conn_handle_set_path(void *handle, const char *path, struct tern_err *err);
 /* Map a CURLcode from a perform on such a handle to tern_rc with a one-line
  * message naming host, port and the server's last reply when useful.
- * curlcode 0 with a user configured but no login done -> TERN_ENOTSUP. */
+ * curlcode 0 with a user configured but no login done -> TERN_ENOTSUP.
+ * Also fills params.cert_out (freeing what it held) when one was given. */
 enum tern_rc conn_handle_fail(void *handle, int curlcode, struct tern_err *err);
-/* Certificate facts after a perform (success or TLS failure). */
+/* Certificate facts after a perform (success or TLS failure), with the
+ * reason verification fails (if it does) in ->problem. out is overwritten
+ * without being freed. */
 enum tern_rc conn_handle_cert_info(void *handle, struct conn_cert_info *out, struct tern_err *err);
 
 #endif

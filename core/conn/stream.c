@@ -38,13 +38,16 @@ static uint64_t now_ms(void)
 
 enum tern_rc conn_open(const struct conn_params *p, struct conn **out, struct tern_err *err)
 {
+    struct tern_err local = {0};
+    if (!err)
+        err = &local; /* the code is needed below even when the caller has no err */
     *out = NULL;
     uint64_t start = now_ms();
     if (p->cert_out)
         memset(p->cert_out, 0, sizeof *p->cert_out);
     struct conn_ctx *ctx = conn_ctx_new(p, err);
     if (!ctx)
-        return err ? err->rc : TERN_EINTERNAL;
+        return err->rc;
     ctx->keep_transcript = true;
     CURLcode crc = curl_easy_setopt(ctx->h, CURLOPT_CONNECT_ONLY, 1L);
     if (crc == CURLE_OK)

@@ -88,6 +88,13 @@ static enum tern_rc new_tok(struct imap_parser *p, enum imap_type type, uint32_t
 
 static enum tern_rc put(struct imap_parser *p, const void *s, size_t n, struct tern_err *err)
 {
+    /* the common case without a call: room was reserved for the line */
+    if (p->buf.data && n < p->buf.cap - p->buf.len) {
+        memcpy(p->buf.data + p->buf.len, s, n);
+        p->buf.len += n;
+        p->buf.data[p->buf.len] = '\0';
+        return TERN_OK;
+    }
     enum tern_rc rc = tbuf_append(&p->buf, s, n);
     if (rc == TERN_EPROTO)
         return tern_fail(err, rc, "IMAP response larger than %zu bytes", (size_t)IMAP_RESP_MAX);
@@ -400,6 +407,14 @@ static enum tern_rc feed(struct imap_parser *p, const char *line, size_t n, enum
     if (n > 0 && line[n - 1] == '\r')
         n--;
     *step = IMAP_STEP_LINE;
+    if (p->state == PS_START || p->state == PS_DONE)
+        tbuf_reset(&p->buf);
+    /* What one line adds never exceeds its length: make room once. */
+    if (p->buf.cap - p->buf.len <= n && p->buf.len + n <= p->buf.max) {
+        size_t had = p->buf.len;
+        if (tbuf_append(&p->buf, line, n) == TERN_OK)
+            p->buf.len = had;
+    }
     if (p->state == PS_START || p->state == PS_DONE)
         return start(p, line, n, step, err);
     if (p->state != PS_LITERAL)

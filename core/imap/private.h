@@ -10,7 +10,7 @@
 #include "lib.h"
 
 /* Sync tuning. */
-#define IMAP_CHUNK 2500        /* UIDs per pipelined header FETCH (one commit each) */
+#define IMAP_CHUNK 10000 /* UIDs per pipelined header FETCH; rows per commit */
 #define IMAP_MAX_CHUNKS 2000   /* commands in flight for one folder's new mail */
 #define IMAP_BODY_BATCH 50     /* bodies per pipelined prefetch round */
 #define IMAP_STORE_BATCH 500   /* UIDs per STORE/MOVE command on replay */

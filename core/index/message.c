@@ -319,7 +319,7 @@ enum tern_rc index_list(struct index *ix, const struct index_query *q, index_msg
     if (search && strlen(q->search) > INDEX_SEARCH_MAX)
         return tern_fail(err, TERN_EUSAGE, "search text longer than %d bytes", INDEX_SEARCH_MAX);
     unsigned shape = (q->folder_id ? 1u : 0u) | (q->unread_only ? 2u : 0u) | (search ? 4u : 0u);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     enum tern_rc rc = list_stmt(ix, shape, &st, err);
     if (rc)
         return rc;

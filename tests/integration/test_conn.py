@@ -56,7 +56,7 @@ class Result:
 
 def run_check(proto, tls, port, user=None, password=None, ca=None, pin=None, timeout=None,
               deadline=None, debug=False, show_cert=False, auth=None, request=False,
-              cancel_after=None, limit=60):
+              cancel_after=None, lines=False, limit=60):
     args = [conn_check_path(), "--proto", proto, "--tls", tls, "--host", "127.0.0.1",
             "--port", str(port)]
     env = dict(os.environ)
@@ -83,6 +83,8 @@ def run_check(proto, tls, port, user=None, password=None, ca=None, pin=None, tim
         args.append("--request")
     if cancel_after:
         args += ["--cancel-after", str(cancel_after)]
+    if lines:
+        args.append("--lines")
     t0 = time.monotonic()
     p = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=limit)
@@ -438,6 +440,23 @@ def test_fake_login_ok(fakes, certs, proto, tls):
     assert "tls-up" in f.events
 
 
+@pytest.mark.parametrize("request", [False, True])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_fake_server_lines_hook(fakes, certs, proto, request):
+    f = fakes(proto, "starttls")
+    r = run_check(proto, "starttls", f.port, f.user, f.password, ca=certs["ca"], lines=True,
+                  request=request)
+    assert r.rc == EX_OK, r
+    got = [l[6:] for l in r.out.splitlines() if l.startswith("line: ")]
+    greeting = {"imap": "* OK fake IMAP ready", "pop3": "+OK fake POP3 ready",
+                "smtp": "220 fake.test ESMTP fake"}[proto]
+    final = {"imap": "OK logged in", "pop3": "+OK logged in", "smtp": "235 2.7.0"}[proto]
+    assert got and got[0] == greeting, got
+    assert any(final in l for l in got), got
+    if request:
+        assert any("NOOP" in l or l.startswith("250 2.0.0 Ok") or l == "+OK" for l in got), got
+
+
 @pytest.mark.parametrize("proto", PROTOS)
 def test_fake_initial_response(fakes, certs, proto):
     # One round trip: PLAIN with an initial response...
@@ -655,8 +674,9 @@ def test_fake_xoauth2(fakes, certs, proto):
 def test_fake_request_handle(fakes, certs, proto, tls):
     f = fakes(proto, tls, password="Req-Secret-pw9")
     r = run_check(proto, tls, f.port, f.user, f.password, ca=certs["ca"], request=True,
-                  debug=True)
+                  debug=True, show_cert=True)
     assert r.rc == EX_OK, r
+    assert "pin: " + spki_pin(certs["server"]) in r.out, r
     assert "NOOP" in f.events and f.auth_lines == ["PLAIN"], (f.events, f.auth_lines)
     assert_no_secret(r.err + r.out, f.user, f.password)
     r = run_check(proto, tls, f.port, f.user, "wrong", ca=certs["ca"], request=True)

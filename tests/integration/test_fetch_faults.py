@@ -74,6 +74,7 @@ class FakePop3:
             self.fired = []
             self.refuse_retr = set()             # uids answered -ERR
             self.retr_log = []
+            self.retr_delay = 0.0                # seconds per RETR (slow server)
 
     def arm(self, point, nth):
         with self.lock:
@@ -179,6 +180,8 @@ class FakePop3:
                         continue
                     wire = stuff(body)
                     self.retr_log.append(uid)
+                    if self.retr_delay:
+                        time.sleep(self.retr_delay)
                     if self._hit("after_retr_ok"):
                         send(b"+OK\r\n")
                         flush()
@@ -223,7 +226,7 @@ class FakePop3:
 
 
 @pytest.fixture(scope="module")
-def fake(request):
+def pop3fake(request):
     lab = get_lab(request)
     f = FakePop3(lab.info["LAB_CERT_SERVER"], lab.info["LAB_KEY_SERVER"])
     f.lab = lab
@@ -231,17 +234,17 @@ def fake(request):
     f.stop()
 
 
-def fake_home(fake, root, **extra):
+def fake_home(pop3fake, root, **extra):
     home = Home(root)
     keys = {"address": "u@fake.test", "incoming": "pop3", "host": "127.0.0.1",
-            "port": fake.port, "tls": "implicit", "password": "pw",
-            "ca_file": fake.lab.ca, "timeout": 10}
+            "port": pop3fake.port, "tls": "implicit", "password": "pw",
+            "ca_file": pop3fake.lab.ca, "timeout": 10}
     keys.update(extra)
     home.add("f", **keys)
     return home
 
 
-def test_fault_points(fake, tmp_path):
+def test_fault_points(pop3fake, tmp_path):
     """FAULT_RUNS seeded runs, each: a small maildrop, 1-3 faulty fetches
     at random fault points, then one clean fetch; then the invariants."""
     covered = {p: 0 for p in FAULTS}
@@ -257,29 +260,29 @@ def test_fault_points(fake, tmp_path):
         pipelining = rnd.random() < 0.8
         eager_runs += eager
         nopipe_runs += not pipelining
-        fake.reset(mailbox, eager=eager, pipelining=pipelining)
-        home = fake_home(fake, tmp_path / ("r%d" % run))
+        pop3fake.reset(mailbox, eager=eager, pipelining=pipelining)
+        home = fake_home(pop3fake, tmp_path / ("r%d" % run))
         for _ in range(rnd.randrange(1, 4)):
             point = rnd.choice(FAULTS)
             nth = rnd.randrange(1, n + 1) if point in ("mid_retr", "before_dot",
                                                        "after_retr_ok", "at_dele") else 1
             covered[point] += 1
-            fake.arm(point, nth)
+            pop3fake.arm(point, nth)
             r = home.run("fetch", "-q")
             fetches += 1
-            for p in fake.fired:
+            for p in pop3fake.fired:
                 fired[p] += 1
-            fake.fired.clear()
+            pop3fake.fired.clear()
             # A fault is a temporary failure (or nothing, when it did not fire).
             assert r.rc in (EX_OK, EX_TEMPFAIL), (run, point, r)
-        fake.arm(None, 0)
+        pop3fake.arm(None, 0)
         r = home.run("fetch", "-q")
         fetches += 1
         assert r.rc == EX_OK and r.out == "" and r.err == "", (run, r)
         stored = maildir_contents(home.maildir("f"))
         assert_exactly_once(stored, msgs, what="run %d (eager=%s): " % (run, eager))
-        with fake.lock:
-            assert fake.mail == [], "run %d: server not empty" % run
+        with pop3fake.lock:
+            assert pop3fake.mail == [], "run %d: server not empty" % run
         # tmp/ may hold a cut-off delivery only from a crash, never from a
         # clean error path.
         assert os.listdir(os.path.join(home.maildir("f"), "tmp")) == []
@@ -290,27 +293,27 @@ def test_fault_points(fake, tmp_path):
     assert all(fired[p] > 0 for p in FAULTS), fired
 
 
-def test_eager_delete_server_every_dele_dropped(fake, tmp_path):
+def test_eager_delete_server_every_dele_dropped(pop3fake, tmp_path):
     """A server that deletes at DELE, dropped right after each DELE: the
     message it lost was stored first."""
     msgs = gen_messages(77, 6, small=True, tag="eager")
-    fake.reset([(b"e%d" % i, m) for i, m in enumerate(msgs)], eager=True)
-    home = fake_home(fake, tmp_path)
+    pop3fake.reset([(b"e%d" % i, m) for i, m in enumerate(msgs)], eager=True)
+    home = fake_home(pop3fake, tmp_path)
     for k in range(1, 7):
-        fake.arm("at_dele", 2)
+        pop3fake.arm("at_dele", 2)
         home.run("fetch", "-q")
-    fake.arm(None, 0)
+    pop3fake.arm(None, 0)
     assert home.run("fetch", "-q").rc == EX_OK
     assert_exactly_once(maildir_contents(home.maildir("f")), msgs)
-    assert fake.mail == []
+    assert pop3fake.mail == []
 
 
-def test_invalid_and_duplicate_uidls_left_on_server(fake, tmp_path):
+def test_invalid_and_duplicate_uidls_left_on_server(pop3fake, tmp_path):
     msgs = gen_messages(78, 6, small=True, tag="uidl")
     bad = [(b"ok-1", msgs[0]), (b"x" * 71, msgs[1]), (b"../../etc/passwd", msgs[2]),
            (b"dup", msgs[3]), (b"dup", msgs[4]), (b"ok-2", msgs[5])]
-    fake.reset(bad)
-    home = fake_home(fake, tmp_path)
+    pop3fake.reset(bad)
+    home = fake_home(pop3fake, tmp_path)
     r = home.run("fetch")
     assert r.rc == EX_PROTOCOL, r
     assert "3 messages not handled" in r.err and "invalid unique-id" in r.err, r
@@ -318,41 +321,41 @@ def test_invalid_and_duplicate_uidls_left_on_server(fake, tmp_path):
     # The UIDL with '/' is valid RFC 1939 data: stored, and no file was
     # created from its text.
     assert_exactly_once(maildir_contents(home.maildir("f")), [msgs[0], msgs[2], msgs[5]])
-    assert [u for u, _ in fake.mail] == [b"x" * 71, b"dup", b"dup"]
+    assert [u for u, _ in pop3fake.mail] == [b"x" * 71, b"dup", b"dup"]
     for dirpath, dirs, files in os.walk(home.data):
         assert "passwd" not in files and "etc" not in dirs
     r = home.run("fetch")  # still reported, still not stored twice
     assert r.rc == EX_PROTOCOL and len(maildir_files(home.maildir("f"))) == 3
 
 
-def test_retr_refused_is_retried(fake, tmp_path):
+def test_retr_refused_is_retried(pop3fake, tmp_path):
     msgs = gen_messages(79, 4, small=True, tag="refuse")
-    fake.reset([(b"r%d" % i, m) for i, m in enumerate(msgs)])
-    fake.refuse_retr = {b"r1"}
-    home = fake_home(fake, tmp_path)
+    pop3fake.reset([(b"r%d" % i, m) for i, m in enumerate(msgs)])
+    pop3fake.refuse_retr = {b"r1"}
+    home = fake_home(pop3fake, tmp_path)
     r = home.run("fetch", "--json")
     assert r.rc == EX_TEMPFAIL, r
     assert '"new":3' in r.out and "refused to send message 2" in r.out, r
-    assert [u for u, _ in fake.mail] == [b"r1"]
-    fake.refuse_retr = set()
+    assert [u for u, _ in pop3fake.mail] == [b"r1"]
+    pop3fake.refuse_retr = set()
     assert home.run("fetch", "-q").rc == EX_OK
     assert_exactly_once(maildir_contents(home.maildir("f")), msgs)
-    assert fake.mail == []
+    assert pop3fake.mail == []
 
 
-def test_lock_while_other_fetch_runs(fake, tmp_path):
+def test_lock_while_other_fetch_runs(pop3fake, tmp_path):
     """A fetch stalled inside the server holds the lock; a second one
     started meanwhile skips the account with exit 75."""
     msgs = gen_messages(80, 3, small=True, tag="lock")
-    fake.reset([(b"l%d" % i, m) for i, m in enumerate(msgs)])
-    home = fake_home(fake, tmp_path, timeout=3)
-    fake.lock.acquire()  # the server stalls after the greeting
+    pop3fake.reset([(b"l%d" % i, m) for i, m in enumerate(msgs)])
+    home = fake_home(pop3fake, tmp_path, timeout=3)
+    pop3fake.lock.acquire()  # the server stalls after the greeting
     try:
         p1 = home.popen("fetch", "-q")
         time.sleep(0.5)
         r2 = home.run("fetch")
     finally:
-        fake.lock.release()
+        pop3fake.lock.release()
     p1.communicate(timeout=30)
     assert r2.rc == EX_TEMPFAIL and r2.out == "", r2
     assert r2.err.count("\n") == 1 and "another tern" in r2.err
@@ -400,3 +403,50 @@ def test_kill9_during_real_fetch(request, tmp_path):
           "runs that adopted files a killed run left unrecorded: %d (%.1fs)" % (
               KILL_RUNS, full, killed_mid, adopted_runs, time.monotonic() - t0))
     assert killed_mid >= KILL_RUNS // 2
+
+
+def run_on_tty(home, *args):
+    """Run tern with stderr on a pseudo-terminal; (rc, stdout, tty bytes)."""
+    import pty
+    import subprocess
+    m, sl = pty.openpty()
+    p = subprocess.Popen([home_tern()] + ["-c", home.config] + list(args), env=home.env(),
+                         stdout=subprocess.PIPE, stderr=sl)
+    os.close(sl)
+    got = b""
+    while True:
+        try:
+            d = os.read(m, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        got += d
+    out = p.communicate()[0]
+    os.close(m)
+    return p.returncode, out.decode(), got
+
+
+def home_tern():
+    from pop3_helpers import tern_bin
+    return tern_bin()
+
+
+def test_progress_bar_on_tty_only(pop3fake, tmp_path):
+    msgs = gen_messages(81, 60, small=True, tag="tty")
+    pop3fake.reset([(b"t%d" % i, m) for i, m in enumerate(msgs)])
+    pop3fake.retr_delay = 0.02  # 60 messages take over a second: the bar shows
+    home = fake_home(pop3fake, tmp_path / "a")
+    rc, out, tty = run_on_tty(home, "fetch")
+    assert rc == EX_OK and out == "f: 60 new, 60 deleted from server\n", (rc, out, tty)
+    assert tty.startswith(b"\rf: [") and b"/60" in tty, tty
+    assert tty.endswith(b"\r\x1b[K"), tty  # the bar is wiped before the summary
+    # -q and --json never draw it, and a pipe never gets it.
+    pop3fake.reset([(b"q%d" % i, m) for i, m in enumerate(msgs)])
+    pop3fake.retr_delay = 0.02
+    rc, out, tty = run_on_tty(fake_home(pop3fake, tmp_path / "b"), "fetch", "-q")
+    assert rc == EX_OK and out == "" and tty == b"", tty
+    pop3fake.reset([(b"p%d" % i, m) for i, m in enumerate(msgs)])
+    pop3fake.retr_delay = 0.02
+    r = fake_home(pop3fake, tmp_path / "c").run("fetch")
+    assert r.rc == EX_OK and r.err == "", r

@@ -703,6 +703,292 @@ class SmtpSession(Session):
         raise Closed()
 
 
+
+# ---- hostile servers and an IMAP mailbox (tests/integration/test_hardening*.py)
+#
+# Additive: the scenarios above keep their behaviour. These sessions add,
+# for every protocol, through opts:
+#   greeting=b"..."        the greeting line sent instead of the normal one
+#   raw={VERB: reply}      answer VERB ("UID FETCH", "SELECT", "RETR", "MAIL",
+#                          ...) with reply instead: bytes ("$TAG" is replaced
+#                          by the IMAP tag) or a callable(session, tag, args)
+#                          (tag None for POP3/SMTP); see raw_reply and
+#                          endless_reply
+#   stall_after_login=True never answer the first command after login
+#   drip_after_login=SECS  after login, send every byte SECS apart
+# and MailboxImapSession serves folders of messages:
+#   folders={"INBOX": [raw, ...], "Work": [...]}  (UIDs 1..n, or give
+#       {"uid": u, "raw": b, "flags": "\\Seen"} dicts)
+#   uidvalidity=N or {folder: N}  (read at each SELECT: a test may change it
+#       between two runs of the client)
+#   list_lines=[b'* LIST () "/" "name"', ...] LIST/LSUB answers instead of
+#       the folders' names
+
+def raw_reply(data, then=None):
+    """A raw= reply: send data, then None (carry on), "close" or "stall"."""
+    def reply(session, tag, args):
+        d = data.replace(b"$TAG", (tag or "").encode()) if isinstance(data, bytes) else data
+        session.conn.send(d)
+        if then == "close":
+            raise Closed()
+        if then == "stall":
+            session.conn.drain_until_closed()
+            raise Closed()
+    return reply
+
+
+def endless_reply(prefix=b"", chunk=b"x" * 65536):
+    """A raw= reply: prefix, then chunk forever (until the client hangs up)."""
+    def reply(session, tag, args):
+        session.conn.send(prefix.replace(b"$TAG", (tag or "").encode()))
+        while not session.server.stopping.is_set():
+            session.conn.send(chunk)
+        raise Closed()
+    return reply
+
+
+class _HostileMixin:
+    def hostile_greeting(self):
+        g = self.opts.get("greeting")
+        if g is not None:
+            self.conn.send(g)
+            return True
+        return False
+
+    def hostile_dispatch(self, verb, tag, args):
+        """True when the command was answered here."""
+        if self.authed:
+            if self.opts.get("stall_after_login"):
+                self.conn.drain_until_closed()
+                raise Closed()
+            if self.opts.get("drip_after_login") and not self.conn.drip:
+                self.conn.drip = self.opts["drip_after_login"]
+        raw = self.opts.get("raw") or {}
+        if verb in raw:
+            r = raw[verb]
+            if callable(r):
+                r(self, tag, args)
+            else:
+                self.conn.send(r.replace(b"$TAG", (tag or "").encode()))
+            return True
+        return False
+
+
+def _imap_seqset(spec, top):
+    """'1:3,7,9:*' -> set of numbers (top stands for *)."""
+    out = set()
+    for part in spec.split(","):
+        a, _, b = part.partition(":")
+        a = top if a == "*" else int(a)
+        b = a if not b else (top if b == "*" else int(b))
+        lo, hi = min(a, b), max(a, b)
+        out.update(range(lo, min(hi, max(top, lo)) + 1))
+    return out
+
+
+def _imap_quote(name):
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class MailboxImapSession(_HostileMixin, ImapSession):
+    def caps(self):
+        c = super().caps()
+        return c if not self.authed else "IMAP4rev1 SASL-IR LITERAL+ ENABLE UIDPLUS ID"
+
+    def greeting(self):
+        if not self.hostile_greeting():
+            super().greeting()
+
+    def handle(self, line):
+        line = self.read_command(line)
+        toks = [m.group(1) if m.group(1) is not None else m.group(2)
+                for m in _IMAP_TOKEN.finditer(line.rstrip(b"\r\n"))]
+        if len(toks) >= 2:
+            tag = toks[0].decode(errors="replace")
+            verb = toks[1].decode(errors="replace").upper()
+            args = [re.sub(rb"\\(.)", rb"\1", t) for t in toks[2:]]
+            if verb == "UID" and args:
+                verb, args = "UID " + args[0].decode(errors="replace").upper(), args[1:]
+            if self.hostile_dispatch(verb, tag, args):
+                return
+        # the parent parses again; read_command is a no-op on a full line
+        super().handle(line)
+
+    def cmd_AUTHENTICATE(self, tag, args):
+        # as the parent, but the tagged OK carries the post-login capabilities
+        real = self.conn.line
+
+        def line(t):
+            if self.authed and t.startswith(tag + " OK"):
+                t = tag + " OK [CAPABILITY %s] Logged in" % self.caps()
+            real(t)
+        self.conn.line = line
+        try:
+            super().cmd_AUTHENTICATE(tag, args)
+        finally:
+            self.conn.line = real
+
+    # the mailbox
+    def folders(self):
+        st = self.server.state.setdefault("imap", {})
+        if "folders" not in st:
+            fl = {}
+            for name, msgs in (self.opts.get("folders") or {"INBOX": []}).items():
+                lst = []
+                for i, m in enumerate(msgs, 1):
+                    if isinstance(m, dict):
+                        lst.append({"uid": m.get("uid", i), "raw": _crlf(m["raw"]),
+                                    "flags": m.get("flags", "")})
+                    else:
+                        lst.append({"uid": i, "raw": _crlf(m), "flags": ""})
+                fl[name] = lst
+            st["folders"] = fl
+        return st["folders"]
+
+    def set_folder(self, name, msgs):
+        """Replace a folder's messages (tests, between client runs)."""
+        self.folders()[name] = msgs
+
+    def uidvalidity(self, name):
+        v = self.opts.get("uidvalidity", 1)
+        return v.get(name, 1) if isinstance(v, dict) else v
+
+    def cmd_LIST(self, tag, args):
+        if self.opts.get("list_lines") is not None:
+            for l in self.opts["list_lines"]:
+                self.conn.send(l + b"\r\n")
+        else:
+            for name in self.folders():
+                self.conn.line('* LIST (\\HasNoChildren) "/" ' + _imap_quote(name))
+        self.conn.line(tag + " OK LIST completed")
+
+    cmd_LSUB = cmd_LIST
+
+    def cmd_SELECT(self, tag, args):
+        name = args[0].decode(errors="replace") if args else ""
+        fl = self.folders()
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        if name not in fl:
+            self.conn.line(tag + " NO [NONEXISTENT] no such mailbox")
+            return
+        self.selected = name
+        msgs = fl[name]
+        top = max([m["uid"] for m in msgs] or [0])
+        self.conn.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)")
+        self.conn.line("* %d EXISTS" % len(msgs))
+        self.conn.line("* 0 RECENT")
+        self.conn.line("* OK [UIDVALIDITY %d] UIDs valid" % self.uidvalidity(name))
+        self.conn.line("* OK [UIDNEXT %d] Predicted next UID" % (top + 1))
+        self.conn.line(tag + " OK [READ-WRITE] SELECT completed")
+
+    cmd_EXAMINE = cmd_SELECT
+
+    def cmd_STATUS(self, tag, args):
+        name = args[0].decode(errors="replace") if args else ""
+        msgs = self.folders().get(name, [])
+        top = max([m["uid"] for m in msgs] or [0])
+        self.conn.line("* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN 0)" % (
+            _imap_quote(name), len(msgs), top + 1, self.uidvalidity(name)))
+        self.conn.line(tag + " OK STATUS completed")
+
+    def _selected_msgs(self):
+        return self.folders().get(getattr(self, "selected", None), [])
+
+    def cmd_UID_SEARCH(self, tag, args):
+        msgs = self._selected_msgs()
+        top = max([m["uid"] for m in msgs] or [0])
+        spec = args[-1].decode() if args else "1:*"
+        want = _imap_seqset(spec, top) if re.match(r"^[0-9:*,]+$", spec) else {m["uid"] for m in msgs}
+        self.conn.line("* SEARCH" + "".join(" %d" % m["uid"] for m in msgs if m["uid"] in want))
+        self.conn.line(tag + " OK SEARCH completed")
+
+    @staticmethod
+    def _header_fields(raw, names):
+        head = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        out, keep = [], False
+        for l in head.split(b"\r\n")[:-1]:
+            if l[:1] in (b" ", b"\t"):
+                if keep:
+                    out.append(l + b"\r\n")
+                continue
+            keep = l.split(b":", 1)[0].strip().upper() in names
+            if keep:
+                out.append(l + b"\r\n")
+        return b"".join(out) + b"\r\n"
+
+    def cmd_UID_FETCH(self, tag, args):
+        msgs = self._selected_msgs()
+        top = max([m["uid"] for m in msgs] or [0])
+        want = _imap_seqset(args[0].decode(), top) if args else set()
+        items = b" ".join(args[1:]).upper()
+        names = set()
+        m = re.search(rb"HEADER\.FIELDS \(([^)]*)\)", items)
+        if m:
+            names = set(m.group(1).split())
+        for seq, msg in enumerate(msgs, 1):
+            if msg["uid"] not in want:
+                continue
+            raw = msg["raw"]
+            parts = [b"UID %d" % msg["uid"]]
+            if b"FLAGS" in items:
+                parts.append(b"FLAGS (%s)" % msg["flags"].encode())
+            if b"INTERNALDATE" in items:
+                parts.append(b'INTERNALDATE "01-Jan-2024 10:00:00 +0000"')
+            if b"RFC822.SIZE" in items:
+                parts.append(b"RFC822.SIZE %d" % len(raw))
+            if b"BODYSTRUCTURE" in items:
+                parts.append(b'BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "8BIT" %d %d)'
+                             % (len(raw), raw.count(b"\n")))
+            if m:
+                h = self._header_fields(raw, names)
+                parts.append(b"BODY[HEADER.FIELDS (%s)] {%d}\r\n" % (m.group(1), len(h)) + h)
+            elif b"BODY.PEEK[]" in items or b"BODY[]" in items or b"RFC822" in items.split():
+                parts.append(b"BODY[] {%d}\r\n" % len(raw) + raw)
+            self.conn.send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+        self.conn.line(tag + " OK FETCH completed")
+
+    def cmd_UID_STORE(self, tag, args):
+        self.conn.line(tag + " OK STORE completed")
+
+    def cmd_UID_EXPUNGE(self, tag, args):
+        self.conn.line(tag + " OK EXPUNGE completed")
+
+    def _ok(self, tag, args):
+        self.conn.line(tag + " OK done")
+
+    cmd_CLOSE = cmd_UNSELECT = cmd_EXPUNGE = cmd_CHECK = _ok
+
+
+class HostilePop3Session(_HostileMixin, Pop3Session):
+    def greeting(self):
+        if not self.hostile_greeting():
+            super().greeting()
+
+    def handle(self, line):
+        parts = line.rstrip(b"\r\n").split(b" ")
+        verb = parts[0].decode(errors="replace").upper()
+        if self.hostile_dispatch(verb, None, parts[1:]):
+            return
+        super().handle(line)
+
+
+class HostileSmtpSession(_HostileMixin, SmtpSession):
+    def greeting(self):
+        if not self.hostile_greeting():
+            super().greeting()
+
+    def handle(self, line):
+        text = line.rstrip(b"\r\n")
+        verb = text.split(b" ", 1)[0].split(b":", 1)[0].decode(errors="replace").upper()
+        if self.hostile_dispatch(verb, None, text):
+            return
+        super().handle(line)
+
+
+HOSTILE_SESSIONS = {"imap": MailboxImapSession, "pop3": HostilePop3Session,
+                    "smtp": HostileSmtpSession}
+
 SESSIONS = {"imap": ImapSession, "pop3": Pop3Session, "smtp": SmtpSession}
 
 # What each protocol injects after its STARTTLS "go ahead" (same packet)
@@ -734,6 +1020,15 @@ SCENARIOS = {
     "garbage_greeting": {"garbage_greeting": True},
     # POP3 maildrop serving messages (normal + messages=...)
     "pop3_mailbox": {},
+    # --- added for the hardening tests (sessions: HOSTILE_SESSIONS above)
+    # IMAP with folders of messages (folders=..., uidvalidity=...); for POP3
+    # and SMTP the same as normal. All take greeting=, raw=, list_lines=.
+    "imap_mailbox": {"session_classes": HOSTILE_SESSIONS},
+    "hostile": {"session_classes": HOSTILE_SESSIONS},
+    # log in fine, then never answer again
+    "stall_after_login": {"session_classes": HOSTILE_SESSIONS, "stall_after_login": True},
+    # log in at full speed, then one byte every 0.5 s (drip_after_login=SECS)
+    "drip_after_login": {"session_classes": HOSTILE_SESSIONS, "drip_after_login": 0.5},
 }
 
 
@@ -797,7 +1092,8 @@ class FakeServer:
             self.opts["offer_starttls"] = False
         if self.opts.get("drop_at") and isinstance(self.opts["drop_at"], str):
             self.opts["drop_at"] = parse_drop(self.opts["drop_at"])
-        self.session_class = session_class or SESSIONS[proto]
+        self.session_class = (session_class or (self.opts.get("session_classes") or {}).get(proto)
+                              or SESSIONS[proto])
         if log is None:
             fd, log = tempfile.mkstemp(prefix="ternfake.", suffix=".log")
             os.close(fd)

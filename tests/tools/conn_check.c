@@ -5,7 +5,7 @@
  *   conn-check --proto imap|pop3|smtp --tls starttls|implicit --host H
  *              [--port P] [--user U] [--password-env VAR] [--auth password|xoauth2]
  *              [--ca FILE] [--pin PIN] [--timeout S] [--deadline S] [--ehlo NAME]
- *              [--show-cert] [--request] [--cancel-after S] [--debug]
+ *              [--show-cert] [--request] [--cancel-after S] [--lines] [--debug]
  *
  * --request uses a request-style handle (conn_handle_new) and performs a
  * NOOP through libcurl instead of opening a stream. --cancel-after raises
@@ -99,7 +99,7 @@ static int usage(const char *why)
             "conn-check: %s\nusage: conn-check --proto imap|pop3|smtp --tls starttls|implicit "
             "--host H [--port P] [--user U] [--password-env VAR] [--auth password|xoauth2] "
             "[--ca FILE] [--pin PIN] [--timeout S] [--deadline S] [--ehlo NAME] [--show-cert] "
-            "[--request] [--cancel-after S] [--debug]\n",
+            "[--request] [--cancel-after S] [--lines] [--debug]\n",
             why);
     return EX_USAGE_;
 }
@@ -197,6 +197,16 @@ static void on_alarm(int sig)
     canceled = 1;
 }
 
+/* --lines: the server lines libcurl read (params.on_line) */
+static void show_line(void *arg, const char *line, size_t n)
+{
+    (void)arg;
+    fputs("line: ", stdout);
+    for (size_t i = 0; i < n; i++)
+        fputc(((unsigned char)line[i] < 0x20 || line[i] == 0x7f) ? '?' : line[i], stdout);
+    fputc('\n', stdout);
+}
+
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
     (void)p, (void)arg;
@@ -204,9 +214,9 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One NOOP through libcurl's own protocol code on a hardened handle. */
-static enum tern_rc request_noop(const struct conn_params *p, struct conn_cert_info *ci,
-                                 struct tern_err *err)
+static enum tern_rc request_noop(const struct conn_params *p, struct tern_err *err)
 {
+    struct conn_cert_info *ci = p->cert_out;
     void *h = conn_handle_new(p, err);
     if (!h)
         return err->rc;
@@ -215,9 +225,17 @@ static enum tern_rc request_noop(const struct conn_params *p, struct conn_cert_i
     if (p->proto == CONN_POP3)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* single-line reply */
     CURLcode crc = curl_easy_perform(h);
-    enum tern_rc rc = conn_handle_fail(h, (int)crc, err);
-    if (ci)
-        conn_handle_cert_info(h, ci, NULL);
+    enum tern_rc rc = conn_handle_fail(h, (int)crc, err); /* fills *ci via cert_out */
+    if (ci) {
+        /* the other way to the same facts must agree */
+        struct conn_cert_info again = {0};
+        if (conn_handle_cert_info(h, &again, NULL) == TERN_OK &&
+            (!ci->pin || !again.pin || strcmp(again.pin, ci->pin) != 0)) {
+            tern_err_clear(err);
+            rc = tern_fail(err, TERN_EINTERNAL, "conn_handle_cert_info disagrees with cert_out");
+        }
+        conn_cert_info_free(&again);
+    }
     if (rc == TERN_OK)
         printf("ok: request NOOP done\n");
     conn_handle_free(&h);
@@ -237,6 +255,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--show-cert") == 0) {
             want_cert = true;
+            continue;
+        }
+        if (strcmp(a, "--lines") == 0) {
+            p.on_line = show_line;
             continue;
         }
         if (strcmp(a, "--request") == 0) {
@@ -326,7 +348,7 @@ int main(int argc, char **argv)
     if (want_cert)
         p.cert_out = &ci;
     if (request) {
-        enum tern_rc rc = request_noop(&p, want_cert ? &ci : NULL, &err);
+        enum tern_rc rc = request_noop(&p, &err);
         if (want_cert)
             show_cert(&ci);
         conn_cert_info_free(&ci);
