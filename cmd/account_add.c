@@ -192,8 +192,9 @@ static int candidates(enum conn_proto proto, const char *ports, unsigned port, c
     enum conn_tls t = CONN_TLS_IMPLICIT;
     bool have_tls = tls != NULL;
     if (tls && parse_tls(tls, &t))
-        return cmd_usage("account add", "TLS mode must be implicit or starttls, not '%s' "
-                                        "(there is no plaintext mode)",
+        return cmd_usage("account add",
+                         "TLS mode must be implicit or starttls, not '%s' "
+                         "(there is no plaintext mode)",
                          tls);
     if (ports) {
         const char *s = ports;
@@ -213,8 +214,9 @@ static int candidates(enum conn_proto proto, const char *ports, unsigned port, c
             enum conn_tls it;
             if (slash) {
                 if (parse_tls(slash + 1, &it))
-                    return cmd_usage("account add", "bad TLS mode '%s' in %s (implicit or "
-                                                    "starttls)",
+                    return cmd_usage("account add",
+                                     "bad TLS mode '%s' in %s (implicit or "
+                                     "starttls)",
                                      slash + 1, opt);
                 if (*n < ADD_MAX_CANDIDATES)
                     out[(*n)++] = (struct doctor_candidate){(unsigned)v, it};
@@ -384,7 +386,9 @@ static int probe(struct add *ad, enum conn_proto proto, const char *host,
         conn_cert_info_free(&ci);
     }
     fprintf(stderr, "tern account add: no secure port of %s answered as %s expects\n", host,
-            proto == CONN_SMTP ? "SMTP" : proto == CONN_IMAP ? "IMAP" : "POP3");
+            proto == CONN_SMTP   ? "SMTP"
+            : proto == CONN_IMAP ? "IMAP"
+                                 : "POP3");
     return cmd_exit_code(worst ? worst : TERN_ECONN);
 }
 
@@ -405,7 +409,11 @@ static int try_login(struct add *ad, enum conn_proto proto, const char *host, un
         .ehlo_name = domain_of(ad->address),
         .tls_key = proto == CONN_SMTP ? "smtp_tls" : "tls",
     };
-    printf("  logging in to %s at %s port %u... ", proto == CONN_SMTP ? "SMTP" : proto == CONN_IMAP ? "IMAP" : "POP3", host, port);
+    printf("  logging in to %s at %s port %u... ",
+           proto == CONN_SMTP   ? "SMTP"
+           : proto == CONN_IMAP ? "IMAP"
+                                : "POP3",
+           host, port);
     fflush(stdout);
     struct doctor_side side = {0};
     struct doctor_opts o = {0};
@@ -480,7 +488,8 @@ static int build_section(struct add *ad, struct tbuf *b)
     if (!ad->no_smtp) {
         kv[n].k = "smtp_host", kv[n++].v = ad->smtp_host;
         kv[n].k = "smtp_port", kv[n++].v = sport;
-        kv[n].k = "smtp_tls", kv[n++].v = ad->out_tls == CONN_TLS_IMPLICIT ? "implicit" : "starttls";
+        kv[n].k = "smtp_tls",
+        kv[n++].v = ad->out_tls == CONN_TLS_IMPLICIT ? "implicit" : "starttls";
     }
     for (size_t i = 0; !rc && i < n; i++)
         rc = doctor_config_line(b, kv[i].k, kv[i].v, &err);
@@ -493,7 +502,7 @@ static int build_section(struct add *ad, struct tbuf *b)
 
 struct opt_def {
     const char *name;
-    size_t off;       /* into struct add, a const char * */
+    size_t off; /* into struct add, a const char * */
     bool is_uint;
 };
 
@@ -595,7 +604,7 @@ static int gather_basics(struct add *ad)
     }
     while (!valid_name(ad->name) || name_taken(ad, ad->name)) {
         const char *why = name_taken(ad, ad->name) ? "is taken already"
-                                                     : "may hold letters, digits, . _ - @ + only";
+                                                   : "may hold letters, digits, . _ - @ + only";
         if (!ad->interactive)
             return cmd_usage("account add", "account name '%s' %s", ad->name, why);
         printf("  The name '%s' %s.\n", ad->name, why);
@@ -626,11 +635,14 @@ static int choose_server(struct add *ad, bool smtp)
     const char *dom = domain_of(ad->address);
     char sugg[300];
     snprintf(sugg, sizeof sugg, "%s.%s",
-             smtp ? "smtp" : ad->proto == CONN_IMAP ? "imap" : "pop", dom);
+             smtp                     ? "smtp"
+             : ad->proto == CONN_IMAP ? "imap"
+                                      : "pop",
+             dom);
     const char **host = smtp ? &ad->smtp_host : &ad->host;
-    const char *label = smtp ? "Outgoing (SMTP) server, or none"
-                             : ad->proto == CONN_IMAP ? "Incoming (IMAP) server"
-                                                      : "Incoming (POP3) server";
+    const char *label = smtp                     ? "Outgoing (SMTP) server, or none"
+                        : ad->proto == CONN_IMAP ? "Incoming (IMAP) server"
+                                                 : "Incoming (POP3) server";
     enum conn_proto proto = smtp ? CONN_SMTP : ad->proto;
     for (;;) {
         if (!*host) {
@@ -657,10 +669,10 @@ static int choose_server(struct add *ad, bool smtp)
         }
         struct doctor_candidate cand[ADD_MAX_CANDIDATES];
         size_t ncand = 0;
-        int ex = smtp ? candidates(CONN_SMTP, ad->smtp_ports, ad->smtp_port, ad->smtp_tls, cand,
-                                   &ncand, "--smtp-ports")
-                      : candidates(ad->proto, ad->ports, ad->port, ad->tls, cand, &ncand,
-                                   "--ports");
+        int ex = smtp
+                     ? candidates(CONN_SMTP, ad->smtp_ports, ad->smtp_port, ad->smtp_tls, cand,
+                                  &ncand, "--smtp-ports")
+                     : candidates(ad->proto, ad->ports, ad->port, ad->tls, cand, &ncand, "--ports");
         if (ex)
             return ex;
         unsigned *port = smtp ? &ad->out_port : &ad->in_port;
@@ -683,8 +695,7 @@ static int choose_password(struct add *ad)
     for (;;) {
         if (!ad->password_command) {
             if (!ad->interactive)
-                return cmd_usage("account add",
-                                 "--password-command is needed without a terminal");
+                return cmd_usage("account add", "--password-command is needed without a terminal");
             printf("tern runs a command that prints the password when it needs it, and never\n"
                    "stores the password itself. For example: pass show mail/%s\n",
                    ad->address);

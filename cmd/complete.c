@@ -13,9 +13,9 @@
 
 /* The subcommands; kept here rather than read from main.c's table so the
  * completion list stays what users type (no `complete` itself). */
-static const char *const words[] = {"accounts", "account",  "attachments", "delete", "doctor",
-                                    "fetch",    "flag",     "folders",     "help",   "list",
-                                    "move",     "queue",    "read",        "send",   "tui"};
+static const char *const words[] = {"accounts", "account", "attachments", "delete", "doctor",
+                                    "fetch",    "flag",    "folders",     "help",   "list",
+                                    "move",     "queue",   "read",        "send",   "tui"};
 
 /* Names of folders go out as they are, one per line; a name holding a
  * newline or control byte cannot be completed and is skipped. */

@@ -88,7 +88,9 @@ static void json_side(struct tbuf *b, const struct doctor_side *s)
     tbuf_printf(b, ",\"configured\":%s,\"ok\":%s,\"status\":\"%s\",\"verdict\":",
                 s->configured ? "true" : "false",
                 s->configured && s->status != DOCTOR_FAIL ? "true" : "false",
-                s->status == DOCTOR_OK ? "ok" : s->status == DOCTOR_WARN ? "warn" : "fail");
+                s->status == DOCTOR_OK     ? "ok"
+                : s->status == DOCTOR_WARN ? "warn"
+                                           : "fail");
     json_put_string(b, s->verdict ? s->verdict : "", s->verdict ? strlen(s->verdict) : 0);
     tbuf_puts(b, ",\"steps\":[");
     for (size_t i = 0; i < s->nsteps; i++) {
@@ -97,7 +99,9 @@ static void json_side(struct tbuf *b, const struct doctor_side *s)
         json_put_string(b, st->id, strlen(st->id));
         tbuf_printf(b, ",\"ok\":%s,\"status\":\"%s\",\"detail\":",
                     st->status != DOCTOR_FAIL ? "true" : "false",
-                    st->status == DOCTOR_OK ? "ok" : st->status == DOCTOR_WARN ? "warn" : "fail");
+                    st->status == DOCTOR_OK     ? "ok"
+                    : st->status == DOCTOR_WARN ? "warn"
+                                                : "fail");
         json_put_string(b, st->detail ? st->detail : "", st->detail ? strlen(st->detail) : 0);
         if (st->hint) {
             tbuf_puts(b, ",\"hint\":");
@@ -170,10 +174,10 @@ static bool ask_yes(const char *question)
 static void print_cert(const char *what, const struct conn_cert_info *ci)
 {
     printf("%s certificate:\n", what);
-    const char *labels[] = {"  subject: ", "  issuer:  ", "  valid:   ", "  expires: ",
-                            "  SHA-256: ", "  pin:     "};
-    const char *vals[] = {ci->subject, ci->issuer, ci->not_before, ci->not_after, ci->sha256_fp,
-                          ci->pin};
+    const char *labels[] = {
+        "  subject: ", "  issuer:  ", "  valid:   ", "  expires: ", "  SHA-256: ", "  pin:     "};
+    const char *vals[] = {ci->subject,   ci->issuer,    ci->not_before,
+                          ci->not_after, ci->sha256_fp, ci->pin};
     for (int i = 0; i < 6; i++) {
         if (!vals[i])
             continue;
@@ -323,8 +327,7 @@ static int trust(struct cmd_ctx *ctx, const char *account, bool yes, bool replac
             goto done;
         }
         char q[200];
-        snprintf(q, sizeof q, "Write pin = ... into [account %s] of %s?", a->name,
-                 ctx->cfg->path);
+        snprintf(q, sizeof q, "Write pin = ... into [account %s] of %s?", a->name, ctx->cfg->path);
         if (!ask_yes(q)) {
             printf("Not changed.\n");
             ex = EX_UNAVAILABLE;

@@ -118,10 +118,7 @@ static const struct cmd_def commands[] = {
      "new mail is checked every check_interval seconds and with '$'."},
     {"account", cmd_account,
      "account add [--name NAME] [--address ADDR] [--incoming imap|pop3] [--host HOST]"
-     " [--port N | --ports LIST] [--tls implicit|starttls] [--smtp-host HOST|none]"
-     " [--smtp-port N | --smtp-ports LIST] [--smtp-tls implicit|starttls] [--user LOGIN]"
-     " [--password-command CMD] [--ca-file FILE] [--pin sha256//...] [--real-name NAME]"
-     " [--keep] [--no-probe] [--yes]",
+     " [--smtp-host HOST|none] [--password-command CMD] [OPTION...]",
      "Add an account to the config file. On a terminal it asks for what the options do not\n"
      "give: the address, IMAP or POP3, the server names (imap.DOMAIN, pop.DOMAIN and\n"
      "smtp.DOMAIN suggested) and a command that prints the password (tern never stores the\n"
@@ -133,7 +130,11 @@ static const struct cmd_def commands[] = {
      "config file, keeping the rest of the file and its comments; a missing file is created\n"
      "with mode 0600. Without a terminal, --address, --incoming, --host and\n"
      "--password-command are needed (--smtp-host none: no sending). --no-probe writes the\n"
-     "section without connecting. Exit status as tern doctor's when a check fails."},
+     "section without connecting. Other options: --user LOGIN, --port N, --ports LIST,\n"
+     "--tls MODE, --smtp-port N, --smtp-ports LIST, --smtp-tls MODE, --ca-file FILE,\n"
+     "--pin sha256//..., --real-name NAME, --keep (POP3: leave mail on the server),\n"
+     "--timeout SECONDS, --yes (write without asking). Exit status as tern doctor's when a\n"
+     "check fails."},
     {"doctor", cmd_doctor,
      "doctor [-a ACCOUNT]... [--json] | doctor --trust [-a ACCOUNT] [--yes] [--replace]",
      "Check each account (or each -a ACCOUNT), receiving and sending separately, and print\n"
@@ -142,10 +143,11 @@ static const struct cmd_def commands[] = {
      "STARTTLS?), STARTTLS offered, certificate (issuer, expiry, SHA-256 fingerprint and how\n"
      "to trust it when it fails), capabilities, password command, login, then the IMAP\n"
      "folders and Sent folder, the POP3 message count and `keep`, and the outbox. A verdict\n"
-     "in plain words ends each account. Passwords only ever go over TLS. --json prints\n"
-     "{\"accounts\":[{\"name\", \"receiving\":{\"ok\", \"steps\":[{\"step\", \"ok\",\n"
-     "\"detail\"}]}, \"sending\":{...}}]}. Exit status: the worst step (0 all fine, 75\n"
-     "network, 69 TLS or STARTTLS, 77 password refused, 78 configuration).\n"
+     "in plain words ends each account. Passwords only ever go over TLS. --json prints an\n"
+     "object {\"accounts\": [...]} with, per account, name, address, ok, exit and the\n"
+     "objects receiving and sending, each with protocol, ok, status, verdict and steps\n"
+     "(step, ok, status, detail, and hint where there is more). Exit status: the worst\n"
+     "step (0 all fine, 75 network, 69 TLS or STARTTLS, 77 password refused, 78 config).\n"
      "--trust shows the certificate of the account's server (subject, issuer, expiry,\n"
      "SHA-256 fingerprint) and offers to write its key as pin = sha256//... into the\n"
      "account's section (--yes: without asking). A key that differs from the pinned one is\n"

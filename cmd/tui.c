@@ -40,6 +40,12 @@ int cmd_tui(struct cmd_ctx *ctx, int argc, char **argv)
         return cmd_report(&err);
     struct ui_opts o = {.cfg = ctx->cfg, .account = acct};
     enum tern_rc rc = ui_run(&o, &err);
+    if (rc == TERN_ECANCELED) {
+        /* the network thread is still running: leave without tearing
+         * down what it uses */
+        fflush(stdout);
+        _exit(EX_OK);
+    }
     conn_global_cleanup();
     return rc ? cmd_report(&err) : EX_OK;
 }

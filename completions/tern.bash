@@ -80,6 +80,10 @@ _tern()
             _tern_words < <(tern "${cfg[@]}" complete folders "${aopt[@]}" 2>/dev/null)
             return
         fi
+        if [[ $cmd == read || $cmd == attachments ]]; then
+            COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "-" -- "$cur"))
+            return
+        fi
         ;;
     --file | --attach | --batch | --ca-file)
         COMPREPLY=($(compgen -f -- "$cur"))
@@ -121,7 +125,7 @@ _tern()
               --smtp-ports --smtp-tls --user --password-command --ca-file --pin --real-name
               --keep --no-probe --timeout --yes"
         ;;
-    attachments) opts="--file --save --json" ;;
+    attachments) opts="-a --account --file --save --json" ;;
     delete) opts="-a --account --expunge" ;;
     doctor) opts="-a --account --json --trust --yes --replace" ;;
     fetch) opts="-a --account -q --quiet --json" ;;
@@ -149,7 +153,7 @@ _tern()
         fi
         ;;
     queue) opts="-a --account --json --flush --force --delete" ;;
-    read) opts="--file --json --raw" ;;
+    read) opts="-a --account --file --json --raw --no-mark" ;;
     send)
         opts="-a --account --to --cc --bcc --subject --attach --from --reply-to --header
               --no-queue --batch -t -i -f -F"

@@ -95,7 +95,7 @@ complete -c tern -n "not __fish_seen_subcommand_from $tern_commands" -a send -d 
 complete -c tern -n "not __fish_seen_subcommand_from $tern_commands" -a tui -d 'full-screen interface'
 
 # -a ACCOUNT, for the commands that take it
-for c in list folders flag move delete fetch queue send tui doctor
+for c in list folders flag move delete fetch queue send tui doctor read attachments
     complete -c tern -n "__tern_using $c" -s a -l account -x -a '(__tern_accounts)' -d account
 end
 
@@ -149,6 +149,7 @@ complete -c tern -n '__tern_using queue' -l delete -x -d 'remove an entry'
 complete -c tern -n '__tern_using read' -s f -l file -r -F -d 'message file'
 complete -c tern -n '__tern_using read' -l json -d 'JSON output'
 complete -c tern -n '__tern_using read' -l raw -d 'the message as it is'
+complete -c tern -n '__tern_using read' -l no-mark -d 'do not mark the message seen'
 complete -c tern -n '__tern_using send' -l to -x -d recipient
 complete -c tern -n '__tern_using send' -l cc -x -d copy
 complete -c tern -n '__tern_using send' -l bcc -x -d 'blind copy'

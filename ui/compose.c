@@ -2,11 +2,11 @@
  * headers, $VISUAL/$EDITOR, a review screen, then core/compose builds the
  * message and the worker hands it to core/outbox (the path `tern send`
  * takes). */
-#include "ui/private.h"
 #include "core/charset/lib.h"
 #include "core/compose/lib.h"
 #include "core/index/lib.h"
 #include "core/mime/lib.h"
+#include "ui/private.h"
 
 #include <curses.h>
 #include <dirent.h>
@@ -26,8 +26,8 @@
 #define REPLY_REFS_MAX 20
 
 struct draft {
-    char *dir;    /* private temporary directory */
-    char *path;   /* the draft file in it */
+    char *dir;      /* private temporary directory */
+    char *path;     /* the draft file in it */
     char *recalled; /* a postponed file this draft came from */
     enum ui_compose_kind kind;
     int64_t orig_id;
@@ -497,8 +497,11 @@ static void review_draw(struct ui *u, const struct parsed *p, const struct draft
     int y = 1;
     const struct {
         const char *label, *value;
-    } rows[] = {{"From: ", p->from}, {"To: ", p->to},     {"Cc: ", p->cc},
-                {"Bcc: ", p->bcc},   {"Subject: ", p->subject}};
+    } rows[] = {{"From: ", p->from},
+                {"To: ", p->to},
+                {"Cc: ", p->cc},
+                {"Bcc: ", p->bcc},
+                {"Subject: ", p->subject}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && y < LINES - 2; i++, y++) {
         int x = draw_str(y, 0, 12, rows[i].label, draw_attr(UI_C_HEADER), false);
         draw_str(y, x, COLS - x, rows[i].value ? rows[i].value : "", A_NORMAL, false);

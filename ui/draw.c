@@ -1,6 +1,6 @@
 /* Colours, drawing primitives, keys, the prompt line editor. */
-#include "ui/private.h"
 #include "core/charset/lib.h"
+#include "ui/private.h"
 
 #include <curses.h>
 #include <stdlib.h>
@@ -10,9 +10,9 @@
 #define PROMPT_MAX 1024
 
 static const char *const color_names[UI_C_COUNT] = {
-    "normal",  "indicator", "status", "title",   "message", "error",    "header",  "quoted",
-    "quoted1", "signature", "url",    "new",     "flagged", "deleted",  "tree",    "sidebar",
-    "search",
+    "normal",  "indicator", "status",  "title",     "message", "error",
+    "header",  "quoted",    "quoted1", "signature", "url",     "new",
+    "flagged", "deleted",   "tree",    "sidebar",   "search",
 };
 
 static int attrs[UI_C_COUNT];

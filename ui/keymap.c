@@ -92,7 +92,7 @@ static bool bind(struct keymap *km, enum ui_ctx ctx, int32_t key, enum ui_action
 }
 
 #define FN(k) (UI_KEY_FN + (k))
-#define CTRL(c) ((c) & 0x1f)
+#define CTRL(c) ((c)&0x1f)
 
 static const struct {
     enum ui_ctx ctx;
@@ -233,15 +233,23 @@ static const struct {
     const char *name;
     int32_t key;
 } key_names[] = {
-    {"Down", FN(KEY_DOWN)},       {"Up", FN(KEY_UP)},
-    {"Left", FN(KEY_LEFT)},       {"Right", FN(KEY_RIGHT)},
-    {"PageUp", FN(KEY_PPAGE)},    {"PageDown", FN(KEY_NPAGE)},
-    {"Home", FN(KEY_HOME)},       {"End", FN(KEY_END)},
-    {"Insert", FN(KEY_IC)},       {"Delete", FN(KEY_DC)},
+    {"Down", FN(KEY_DOWN)},
+    {"Up", FN(KEY_UP)},
+    {"Left", FN(KEY_LEFT)},
+    {"Right", FN(KEY_RIGHT)},
+    {"PageUp", FN(KEY_PPAGE)},
+    {"PageDown", FN(KEY_NPAGE)},
+    {"Home", FN(KEY_HOME)},
+    {"End", FN(KEY_END)},
+    {"Insert", FN(KEY_IC)},
+    {"Delete", FN(KEY_DC)},
     {"Backspace", FN(KEY_BACKSPACE)},
-    {"Enter", '\n'},              {"Return", '\n'},
-    {"Tab", '\t'},                {"Space", ' '},
-    {"Esc", 27},                  {"BackTab", FN(KEY_BTAB)},
+    {"Enter", '\n'},
+    {"Return", '\n'},
+    {"Tab", '\t'},
+    {"Space", ' '},
+    {"Esc", 27},
+    {"BackTab", FN(KEY_BTAB)},
 };
 
 bool ui_key_parse(const char *s, int32_t *key)
@@ -259,7 +267,8 @@ bool ui_key_parse(const char *s, int32_t *key)
     }
     if (n >= 3 && s[0] == '<' && s[n - 1] == '>') {
         for (size_t i = 0; i < sizeof key_names / sizeof key_names[0]; i++)
-            if (strlen(key_names[i].name) == n - 2 && !tern_strncasecmp(key_names[i].name, s + 1, n - 2)) {
+            if (strlen(key_names[i].name) == n - 2 &&
+                !tern_strncasecmp(key_names[i].name, s + 1, n - 2)) {
                 *key = meta + key_names[i].key;
                 return true;
             }
@@ -282,11 +291,18 @@ bool ui_key_parse(const char *s, int32_t *key)
     }
     if (n == 2 && s[0] == '\\') {
         switch (s[1]) {
-        case 't': *key = meta + '\t'; return true;
+        case 't':
+            *key = meta + '\t';
+            return true;
         case 'n':
-        case 'r': *key = meta + '\n'; return true;
-        case '\\': *key = meta + '\\'; return true;
-        default: return false;
+        case 'r':
+            *key = meta + '\n';
+            return true;
+        case '\\':
+            *key = meta + '\\';
+            return true;
+        default:
+            return false;
         }
     }
     /* one character (UTF-8) */
@@ -447,8 +463,9 @@ static enum tern_rc help_line(struct tbuf *out, int32_t key, enum ui_action a)
 
 enum tern_rc keymap_help(const struct keymap *km, enum ui_ctx ctx, struct tbuf *out)
 {
-    enum tern_rc rc = tbuf_printf(out, "Keys of the %s screen (change them with 'bind' in the "
-                                       "config or ':bind'):\n\n",
+    enum tern_rc rc = tbuf_printf(out,
+                                  "Keys of the %s screen (change them with 'bind' in the "
+                                  "config or ':bind'):\n\n",
                                   ctx_name(ctx));
     for (size_t i = 0; !rc && i < km->n; i++)
         if (km->v[i].ctx == ctx && km->v[i].act != UI_A_NOOP)

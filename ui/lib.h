@@ -34,13 +34,16 @@
 #include "core/config/lib.h"
 
 struct ui_opts {
-    const struct tern_config *cfg;     /* borrowed */
+    const struct tern_config *cfg;      /* borrowed */
     const struct tern_account *account; /* borrowed; which account to show */
 };
 
 /* Run the interface on the terminal until the user quits. Returns TERN_OK,
  * or the failure that stopped it (terminal unusable, out of memory) with
- * err set; the terminal is restored before it returns. */
+ * err set; the terminal is restored before it returns. TERN_ECANCELED: the
+ * user left (Ctrl-C) while the network thread was still busy; it still
+ * uses o's config, so the caller must end the process at once (_exit)
+ * without freeing anything. */
 enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err);
 
 #endif

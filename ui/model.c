@@ -1,7 +1,7 @@
 /* The rows of one folder: one scan of the index (strings kept in an
  * arena), then sort, threads, collapse, limit and search in memory. */
-#include "ui/private.h"
 #include "core/index/lib.h"
+#include "ui/private.h"
 
 #include <stdlib.h>
 #include <string.h>

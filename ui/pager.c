@@ -1,9 +1,9 @@
 /* The pager (one message through core/mime's renderer), the text viewer
  * (help, an attachment as text) and the attachment list. */
-#include "ui/private.h"
 #include "core/charset/lib.h"
 #include "core/index/lib.h"
 #include "core/mime/lib.h"
+#include "ui/private.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -192,12 +192,18 @@ static bool tv_wrap(struct ui_textview *tv, int width, bool message)
 static int kind_attr(uint8_t kind)
 {
     switch (kind) {
-    case UI_L_HEADER: return draw_attr(UI_C_HEADER);
-    case UI_L_QUOTED: return draw_attr(UI_C_QUOTED);
-    case UI_L_QUOTED1: return draw_attr(UI_C_QUOTED1);
-    case UI_L_SIGNATURE: return draw_attr(UI_C_SIGNATURE);
-    case UI_L_ATTACH: return draw_attr(UI_C_HEADER);
-    default: return draw_attr(UI_C_NORMAL);
+    case UI_L_HEADER:
+        return draw_attr(UI_C_HEADER);
+    case UI_L_QUOTED:
+        return draw_attr(UI_C_QUOTED);
+    case UI_L_QUOTED1:
+        return draw_attr(UI_C_QUOTED1);
+    case UI_L_SIGNATURE:
+        return draw_attr(UI_C_SIGNATURE);
+    case UI_L_ATTACH:
+        return draw_attr(UI_C_HEADER);
+    default:
+        return draw_attr(UI_C_NORMAL);
     }
 }
 
@@ -445,8 +451,9 @@ void pager_key(struct ui *u, enum ui_action a)
     case UI_A_PREV: {
         size_t to = a == UI_A_NEXT ? u->cur + 1 : u->cur - 1;
         if ((a == UI_A_PREV && u->cur == 0) || to >= u->m.nview) {
-            ui_set_status(u, false, a == UI_A_NEXT ? "this is the last message"
-                                                   : "this is the first message");
+            ui_set_status(u, false,
+                          a == UI_A_NEXT ? "this is the last message"
+                                         : "this is the first message");
             return;
         }
         u->cur = to;
@@ -616,8 +623,7 @@ static void save_attachment(struct ui *u, const struct mime_attachment *x)
     free(dir);
     int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (fd < 0) {
-        ui_set_status(u, true, "cannot open directory %s: %s", path ? path : "?",
-                      strerror(errno));
+        ui_set_status(u, true, "cannot open directory %s: %s", path ? path : "?", strerror(errno));
         free(path);
         return;
     }
@@ -657,8 +663,7 @@ static void view_attachment(struct ui *u, const struct mime_attachment *x)
         mime_message_free(&inner);
         tbuf_free(&raw);
     } else {
-        ui_set_status(u, false, "%s is not text: 's' saves it, '|' pipes it to a program",
-                      p->type);
+        ui_set_status(u, false, "%s is not text: 's' saves it, '|' pipes it to a program", p->type);
         tbuf_free(&out);
         return;
     }

@@ -25,49 +25,49 @@ enum ui_ctx {
     UI_CTX_COUNT,
 };
 
-#define UI_ACTIONS(X)                                                                     \
-    X(NOOP, "noop", "do nothing (unbinds a key)")                                        \
-    X(NEXT, "next-entry", "move to the next entry")                                      \
-    X(PREV, "previous-entry", "move to the previous entry")                              \
-    X(NEXT_LINE, "next-line", "scroll down one line")                                    \
-    X(PREV_LINE, "previous-line", "scroll up one line")                                  \
-    X(NEXT_PAGE, "next-page", "move down one page")                                      \
-    X(PREV_PAGE, "previous-page", "move up one page")                                    \
-    X(FIRST, "first-entry", "move to the first entry")                                   \
-    X(LAST, "last-entry", "move to the last entry")                                      \
-    X(OPEN, "select-entry", "open the message, folder or attachment")                    \
-    X(QUIT, "quit", "leave this screen (in the index: quit tern)")                       \
-    X(EXIT, "exit", "leave this screen without questions")                               \
-    X(HELP, "help", "show the keys of this screen")                                      \
-    X(REDRAW, "redraw-screen", "clear and redraw the screen")                            \
-    X(COMMAND, "enter-command", "enter a command (bind, color, folder, sort, ...)")      \
-    X(SEARCH, "search", "search forward for text")                                       \
-    X(SEARCH_REV, "search-reverse", "search backward for text")                          \
-    X(SEARCH_NEXT, "search-next", "repeat the last search")                              \
-    X(LIMIT, "limit", "show only messages containing text (empty: all)")                 \
-    X(TOGGLE_NEW, "toggle-new", "toggle the unread mark")                                \
-    X(FLAG, "flag-message", "toggle the important flag")                                 \
-    X(DELETE, "delete-message", "mark for deletion (purged on sync or quit)")            \
-    X(UNDELETE, "undelete-message", "remove the deletion mark")                          \
-    X(MOVE, "save-message", "move to another folder")                                    \
-    X(SYNC, "sync-mailbox", "fetch new mail and send changes now")                       \
-    X(CHANGE_FOLDER, "change-folder", "open another folder")                             \
-    X(FOLDER_LIST, "browse-folders", "list the folders with their counts")               \
-    X(COMPOSE, "mail", "write a new message")                                            \
-    X(REPLY, "reply", "reply to the sender")                                             \
-    X(GROUP_REPLY, "group-reply", "reply to all recipients")                             \
-    X(FORWARD, "forward-message", "forward the message inline")                          \
-    X(ATTACHMENTS, "view-attachments", "list the attachments")                           \
-    X(PIPE, "pipe-message", "pipe the message (or attachment) to a command")             \
-    X(SAVE_ATTACHMENT, "save-entry", "save the attachment to a directory")               \
-    X(SORT, "sort-mailbox", "sort by date, sender or subject")                           \
-    X(SORT_REVERSE, "sort-reverse", "reverse the sort order")                            \
-    X(TOGGLE_THREADS, "toggle-threads", "switch between threads and a flat list")        \
-    X(COLLAPSE, "collapse-thread", "collapse or expand this thread")                     \
-    X(COLLAPSE_ALL, "collapse-all", "collapse or expand all threads")                    \
-    X(SIDEBAR, "sidebar-toggle", "show or hide the folder sidebar")                      \
-    X(TOP, "top", "go to the top of the message")                                        \
-    X(BOTTOM, "bottom", "go to the bottom of the message")                               \
+#define UI_ACTIONS(X)                                                                              \
+    X(NOOP, "noop", "do nothing (unbinds a key)")                                                  \
+    X(NEXT, "next-entry", "move to the next entry")                                                \
+    X(PREV, "previous-entry", "move to the previous entry")                                        \
+    X(NEXT_LINE, "next-line", "scroll down one line")                                              \
+    X(PREV_LINE, "previous-line", "scroll up one line")                                            \
+    X(NEXT_PAGE, "next-page", "move down one page")                                                \
+    X(PREV_PAGE, "previous-page", "move up one page")                                              \
+    X(FIRST, "first-entry", "move to the first entry")                                             \
+    X(LAST, "last-entry", "move to the last entry")                                                \
+    X(OPEN, "select-entry", "open the message, folder or attachment")                              \
+    X(QUIT, "quit", "leave this screen (in the index: quit tern)")                                 \
+    X(EXIT, "exit", "leave this screen without questions")                                         \
+    X(HELP, "help", "show the keys of this screen")                                                \
+    X(REDRAW, "redraw-screen", "clear and redraw the screen")                                      \
+    X(COMMAND, "enter-command", "enter a command (bind, color, folder, sort, ...)")                \
+    X(SEARCH, "search", "search forward for text")                                                 \
+    X(SEARCH_REV, "search-reverse", "search backward for text")                                    \
+    X(SEARCH_NEXT, "search-next", "repeat the last search")                                        \
+    X(LIMIT, "limit", "show only messages containing text (empty: all)")                           \
+    X(TOGGLE_NEW, "toggle-new", "toggle the unread mark")                                          \
+    X(FLAG, "flag-message", "toggle the important flag")                                           \
+    X(DELETE, "delete-message", "mark for deletion (purged on sync or quit)")                      \
+    X(UNDELETE, "undelete-message", "remove the deletion mark")                                    \
+    X(MOVE, "save-message", "move to another folder")                                              \
+    X(SYNC, "sync-mailbox", "fetch new mail and send changes now")                                 \
+    X(CHANGE_FOLDER, "change-folder", "open another folder")                                       \
+    X(FOLDER_LIST, "browse-folders", "list the folders with their counts")                         \
+    X(COMPOSE, "mail", "write a new message")                                                      \
+    X(REPLY, "reply", "reply to the sender")                                                       \
+    X(GROUP_REPLY, "group-reply", "reply to all recipients")                                       \
+    X(FORWARD, "forward-message", "forward the message inline")                                    \
+    X(ATTACHMENTS, "view-attachments", "list the attachments")                                     \
+    X(PIPE, "pipe-message", "pipe the message (or attachment) to a command")                       \
+    X(SAVE_ATTACHMENT, "save-entry", "save the attachment to a directory")                         \
+    X(SORT, "sort-mailbox", "sort by date, sender or subject")                                     \
+    X(SORT_REVERSE, "sort-reverse", "reverse the sort order")                                      \
+    X(TOGGLE_THREADS, "toggle-threads", "switch between threads and a flat list")                  \
+    X(COLLAPSE, "collapse-thread", "collapse or expand this thread")                               \
+    X(COLLAPSE_ALL, "collapse-all", "collapse or expand all threads")                              \
+    X(SIDEBAR, "sidebar-toggle", "show or hide the folder sidebar")                                \
+    X(TOP, "top", "go to the top of the message")                                                  \
+    X(BOTTOM, "bottom", "go to the bottom of the message")                                         \
     X(CANCEL, "cancel", "cancel the running network operation")
 
 enum ui_action {
@@ -155,8 +155,8 @@ struct ui_row {
     uint64_t size;
     unsigned flags; /* INDEX_FLAG_* */
     bool att;
-    bool collapsed; /* threads: a collapsed root */
-    bool gone;      /* moved or purged: no longer listed */
+    bool collapsed;   /* threads: a collapsed root */
+    bool gone;        /* moved or purged: no longer listed */
     const char *from; /* display name or address (raw UTF-8) */
     const char *addr;
     const char *to;
@@ -164,7 +164,7 @@ struct ui_row {
     const char *msgid, *irt, *refs;
     /* threads (valid in thread mode) */
     uint32_t parent, child, next;
-    uint32_t ndesc;  /* descendants (shown as a count when collapsed) */
+    uint32_t ndesc; /* descendants (shown as a count when collapsed) */
     uint16_t depth;
     bool last_sibling;
 };
@@ -177,10 +177,10 @@ struct ui_model {
     uint32_t *view; /* row numbers in display order */
     size_t nview, viewcap;
     enum ui_sort sort;
-    bool reverse;   /* oldest first */
+    bool reverse; /* oldest first */
     bool threads;
-    char *limit;    /* NULL: all */
-    bool complete;  /* every row of the folder is loaded */
+    char *limit;   /* NULL: all */
+    bool complete; /* every row of the folder is loaded */
     uint64_t total, unread, flagged, deleted;
 };
 
@@ -265,12 +265,12 @@ int32_t draw_getkey(int timeout_ms);
 /* ------------------------------------------------------------- worker */
 
 enum ui_job_kind {
-    UI_JOB_SYNC,   /* account sync (plus the outbox) */
-    UI_JOB_FLAGS,  /* set flags of ids (one value each) */
-    UI_JOB_PURGE,  /* delete ids for good (POP3) or queue the delete (IMAP) */
-    UI_JOB_MOVE,   /* move ids to folder arg */
-    UI_JOB_SEND,   /* submit data (canonical message) */
-    UI_JOB_BODY,   /* make the body of id available locally */
+    UI_JOB_SYNC,  /* account sync (plus the outbox) */
+    UI_JOB_FLAGS, /* set flags of ids (one value each) */
+    UI_JOB_PURGE, /* delete ids for good (POP3) or queue the delete (IMAP) */
+    UI_JOB_MOVE,  /* move ids to folder arg */
+    UI_JOB_SEND,  /* submit data (canonical message) */
+    UI_JOB_BODY,  /* make the body of id available locally */
 };
 
 struct ui_job {
@@ -278,14 +278,14 @@ struct ui_job {
     int64_t *ids;
     unsigned *flags; /* UI_JOB_FLAGS: new flags per id */
     size_t nids;
-    char *arg;       /* MOVE: destination; SEND: envelope sender */
-    char *data;      /* SEND: the message with Bcc */
+    char *arg;  /* MOVE: destination; SEND: envelope sender */
+    char *data; /* SEND: the message with Bcc */
     size_t len;
-    char **rcpts;    /* SEND */
+    char **rcpts; /* SEND */
     size_t nrcpts;
-    int64_t after_id;      /* SEND: message to mark answered/forwarded after */
+    int64_t after_id; /* SEND: message to mark answered/forwarded after */
     unsigned after_flag;
-    uint64_t seq;          /* set by worker_submit */
+    uint64_t seq; /* set by worker_submit */
     struct ui_job *next;
 };
 
@@ -295,8 +295,8 @@ struct ui_result {
     enum tern_rc rc;
     char msg[TERN_ERR_MSG_MAX + 64]; /* one line for the status bar */
     uint64_t new_messages;
-    bool changed;   /* the index changed: reload */
-    char *path;     /* BODY: the local file (owned) */
+    bool changed; /* the index changed: reload */
+    char *path;   /* BODY: the local file (owned) */
     int64_t id;
     struct ui_result *next;
 };
@@ -348,19 +348,19 @@ enum ui_line_kind {
 };
 
 struct ui_line {
-    size_t off, len;  /* bytes in the view's text */
-    uint8_t kind;     /* enum ui_line_kind */
-    bool url_cont;    /* starts inside a URL cut by the wrap */
+    size_t off, len; /* bytes in the view's text */
+    uint8_t kind;    /* enum ui_line_kind */
+    bool url_cont;   /* starts inside a URL cut by the wrap */
 };
 
 /* Scrollable safe text: the pager, help, an attachment shown as text. */
 struct ui_textview {
-    struct tbuf text;        /* terminal-safe UTF-8, TABs expanded */
-    struct ui_line *lines;   /* wrapped display lines */
+    struct tbuf text;      /* terminal-safe UTF-8, TABs expanded */
+    struct ui_line *lines; /* wrapped display lines */
     size_t nlines, cap;
-    int width;               /* wrapped for this many columns */
+    int width; /* wrapped for this many columns */
     size_t top;
-    char *title;             /* status bar text */
+    char *title; /* status bar text */
 };
 
 struct ui_folder {
@@ -387,17 +387,17 @@ struct ui {
     /* the index */
     struct ui_model m;
     size_t cur, top;
-    char *search;      /* last search text */
+    char *search; /* last search text */
     int search_dir;
     /* screens */
     enum ui_screen scr;
     enum ui_screen text_return; /* where q leaves UI_SCR_TEXT */
     struct ui_textview pager;   /* the message */
     int64_t pager_id;
-    struct tbuf raw;            /* the message shown, raw */
-    struct mime_message *msg;   /* parsed (borrows raw) */
-    struct ui_textview aux;     /* help or an attachment */
-    size_t acur, atop;          /* attachment list */
+    struct tbuf raw;              /* the message shown, raw */
+    struct mime_message *msg;     /* parsed (borrows raw) */
+    struct ui_textview aux;       /* help or an attachment */
+    size_t acur, atop;            /* attachment list */
     enum ui_screen attach_return; /* where q leaves the attachment list */
     /* status */
     char status[TERN_ERR_MSG_MAX + 64];

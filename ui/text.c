@@ -1,6 +1,6 @@
 /* Untrusted UTF-8 to safe wide text cut to terminal columns; wrapping. */
-#include "ui/private.h"
 #include "core/charset/lib.h"
+#include "ui/private.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
 /* ui_run: set-up, the main loop, the index and folder screens, the
  * status bar, the command line and the actions every screen shares. */
-#include "ui/private.h"
 #include "core/charset/lib.h"
 #include "core/index/lib.h"
 #include "core/mime/lib.h"
+#include "ui/private.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -213,9 +213,9 @@ void ui_draw_title(struct ui *u, enum ui_ctx ctx)
         enum ui_action a;
         const char *label;
     } hints[] = {
-        {UI_A_QUIT, "Quit"},      {UI_A_OPEN, "Open"},    {UI_A_DELETE, "Del"},
-        {UI_A_MOVE, "Move"},      {UI_A_COMPOSE, "Mail"}, {UI_A_REPLY, "Reply"},
-        {UI_A_GROUP_REPLY, "Group"}, {UI_A_SYNC, "Sync"}, {UI_A_SAVE_ATTACHMENT, "Save"},
+        {UI_A_QUIT, "Quit"},         {UI_A_OPEN, "Open"},    {UI_A_DELETE, "Del"},
+        {UI_A_MOVE, "Move"},         {UI_A_COMPOSE, "Mail"}, {UI_A_REPLY, "Reply"},
+        {UI_A_GROUP_REPLY, "Group"}, {UI_A_SYNC, "Sync"},    {UI_A_SAVE_ATTACHMENT, "Save"},
         {UI_A_HELP, "Help"},
     };
     struct tbuf b;
@@ -334,8 +334,7 @@ static void draw_sidebar(struct ui *u, int w)
             if (cw && cw < w - 1)
                 draw_str(y, w - 1 - cw, cw, count, attr, false);
         }
-        draw_str(y, w - 1, 1, ui_text_ascii() ? "|" : "\xe2\x94\x82", draw_attr(UI_C_TREE),
-                 false);
+        draw_str(y, w - 1, 1, ui_text_ascii() ? "|" : "\xe2\x94\x82", draw_attr(UI_C_TREE), false);
     }
 }
 
@@ -415,7 +414,7 @@ static void draw_index(struct ui *u)
             draw_fill(body_top() + r, sw, COLS - sw, A_NORMAL);
     }
     if (!u->m.nview && rows > 1) {
-        const char *what = !u->ix ? "No mail has been fetched yet: press $ to sync."
+        const char *what = !u->ix       ? "No mail has been fetched yet: press $ to sync."
                            : u->m.limit ? "No message matches the limit ('l' then Enter shows all)."
                                         : "This folder is empty.";
         draw_str(body_top() + 1, sw + 2, COLS - sw - 2, what, A_NORMAL, false);
@@ -488,11 +487,21 @@ static void draw(struct ui *u)
     }
     erase();
     switch (u->scr) {
-    case UI_SCR_INDEX: draw_index(u); break;
-    case UI_SCR_PAGER: pager_draw(u); break;
-    case UI_SCR_FOLDERS: draw_folders(u); break;
-    case UI_SCR_ATTACH: attach_draw(u); break;
-    case UI_SCR_TEXT: text_draw(u); break;
+    case UI_SCR_INDEX:
+        draw_index(u);
+        break;
+    case UI_SCR_PAGER:
+        pager_draw(u);
+        break;
+    case UI_SCR_FOLDERS:
+        draw_folders(u);
+        break;
+    case UI_SCR_ATTACH:
+        attach_draw(u);
+        break;
+    case UI_SCR_TEXT:
+        text_draw(u);
+        break;
     }
     if (u->status[0])
         draw_message(u->status, u->status_err);
@@ -755,8 +764,7 @@ static void open_attachments(struct ui *u)
         return;
     }
     u->acur = u->atop = 0;
-    u->attach_return = u->scr == UI_SCR_PAGER && u->pager_id == r->id ? UI_SCR_PAGER
-                                                                     : UI_SCR_INDEX;
+    u->attach_return = u->scr == UI_SCR_PAGER && u->pager_id == r->id ? UI_SCR_PAGER : UI_SCR_INDEX;
     u->scr = UI_SCR_ATTACH;
 }
 
@@ -772,6 +780,7 @@ static void change_folder(struct ui *u)
         return;
     }
     if (!*name || !strcmp(name, "?")) {
+        load_folders(u);
         u->scr = UI_SCR_FOLDERS;
         free(name);
         return;
@@ -789,11 +798,20 @@ static void do_sort(struct ui *u)
     int c = draw_ask("Sort by (d)ate, (f)rom, (s)ubject, or (t)hreads on/off?", "dfst");
     int64_t keep = ui_current(u) ? ui_current(u)->id : 0;
     switch (c) {
-    case 'd': u->m.sort = UI_SORT_DATE; break;
-    case 'f': u->m.sort = UI_SORT_FROM; break;
-    case 's': u->m.sort = UI_SORT_SUBJECT; break;
-    case 't': u->m.threads = !u->m.threads; break;
-    default: return;
+    case 'd':
+        u->m.sort = UI_SORT_DATE;
+        break;
+    case 'f':
+        u->m.sort = UI_SORT_FROM;
+        break;
+    case 's':
+        u->m.sort = UI_SORT_SUBJECT;
+        break;
+    case 't':
+        u->m.threads = !u->m.threads;
+        break;
+    default:
+        return;
     }
     model_build(&u->m);
     size_t at = keep ? model_find(&u->m, keep) : SIZE_MAX;
@@ -812,8 +830,8 @@ static void search_index(struct ui *u, enum ui_action a)
 {
     if (a != UI_A_SEARCH_NEXT || !u->search) {
         char *text = NULL;
-        if (!draw_prompt(a == UI_A_SEARCH_REV ? "Reverse search for: " : "Search for: ", NULL,
-                         NULL, NULL, &text) ||
+        if (!draw_prompt(a == UI_A_SEARCH_REV ? "Reverse search for: " : "Search for: ", NULL, NULL,
+                         NULL, &text) ||
             !*text) {
             free(text);
             return;
@@ -824,8 +842,8 @@ static void search_index(struct ui *u, enum ui_action a)
     }
     if (!u->m.nview)
         return;
-    size_t from = u->search_dir > 0 ? (u->cur + 1) % u->m.nview
-                                     : (u->cur + u->m.nview - 1) % u->m.nview;
+    size_t from =
+        u->search_dir > 0 ? (u->cur + 1) % u->m.nview : (u->cur + u->m.nview - 1) % u->m.nview;
     size_t at = model_search(&u->m, from, u->search_dir, u->search);
     if (at == SIZE_MAX)
         ui_set_status(u, false, "not found");
@@ -911,13 +929,14 @@ static void command(struct ui *u)
     } else {
         /* any action by name */
         char name[64];
-        enum ui_action a = clen < sizeof name && tern_snprintf(name, sizeof name, "%.*s",
-                                                               (int)clen, line)
-                               ? action_by_name(name)
-                               : UI_A_NONE;
+        enum ui_action a =
+            clen < sizeof name && tern_snprintf(name, sizeof name, "%.*s", (int)clen, line)
+                ? action_by_name(name)
+                : UI_A_NONE;
         if (a == UI_A_NONE)
-            ui_set_status(u, true, "unknown command '%s' (bind, color, folder, sort, threads, "
-                                   "flat, limit, sync, quit, or an action name)",
+            ui_set_status(u, true,
+                          "unknown command '%s' (bind, color, folder, sort, threads, "
+                          "flat, limit, sync, quit, or an action name)",
                           line);
         else
             handle_action(u, a);
@@ -979,8 +998,10 @@ static bool message_action(struct ui *u, enum ui_action a)
     case UI_A_GROUP_REPLY:
     case UI_A_FORWARD:
         if (r)
-            ui_compose(u, a == UI_A_REPLY ? UI_REPLY : a == UI_A_GROUP_REPLY ? UI_GROUP_REPLY
-                                                                            : UI_FORWARD,
+            ui_compose(u,
+                       a == UI_A_REPLY         ? UI_REPLY
+                       : a == UI_A_GROUP_REPLY ? UI_GROUP_REPLY
+                                               : UI_FORWARD,
                        r);
         return true;
     case UI_A_ATTACHMENTS:
@@ -1101,6 +1122,7 @@ static void index_key(struct ui *u, enum ui_action a)
         u->sidebar = !u->sidebar;
         break;
     case UI_A_FOLDER_LIST:
+        load_folders(u); /* fresh counts */
         u->scr = UI_SCR_FOLDERS;
         break;
     default:
@@ -1158,11 +1180,16 @@ static void folders_key(struct ui *u, enum ui_action a)
 static enum ui_ctx screen_ctx(enum ui_screen s)
 {
     switch (s) {
-    case UI_SCR_INDEX: return UI_CTX_INDEX;
-    case UI_SCR_PAGER: return UI_CTX_PAGER;
-    case UI_SCR_FOLDERS: return UI_CTX_FOLDERS;
-    case UI_SCR_ATTACH: return UI_CTX_ATTACH;
-    case UI_SCR_TEXT: return UI_CTX_PAGER;
+    case UI_SCR_INDEX:
+        return UI_CTX_INDEX;
+    case UI_SCR_PAGER:
+        return UI_CTX_PAGER;
+    case UI_SCR_FOLDERS:
+        return UI_CTX_FOLDERS;
+    case UI_SCR_ATTACH:
+        return UI_CTX_ATTACH;
+    case UI_SCR_TEXT:
+        return UI_CTX_PAGER;
     }
     return UI_CTX_GENERIC;
 }
@@ -1227,11 +1254,21 @@ static void handle_action(struct ui *u, enum ui_action a)
     if ((u->scr == UI_SCR_INDEX || u->scr == UI_SCR_PAGER) && message_action(u, a))
         return;
     switch (u->scr) {
-    case UI_SCR_INDEX: index_key(u, a); break;
-    case UI_SCR_PAGER: pager_key(u, a); break;
-    case UI_SCR_FOLDERS: folders_key(u, a); break;
-    case UI_SCR_ATTACH: attach_key(u, a); break;
-    case UI_SCR_TEXT: text_key(u, a); break;
+    case UI_SCR_INDEX:
+        index_key(u, a);
+        break;
+    case UI_SCR_PAGER:
+        pager_key(u, a);
+        break;
+    case UI_SCR_FOLDERS:
+        folders_key(u, a);
+        break;
+    case UI_SCR_ATTACH:
+        attach_key(u, a);
+        break;
+    case UI_SCR_TEXT:
+        text_key(u, a);
+        break;
     }
 }
 
@@ -1405,7 +1442,10 @@ enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
     ui_free(&u);
-    /* A worker still busy is left running: the process exits next, and
-     * every write it makes is crash-safe (SQLite, Maildir, outbox). */
+    if (!stopped)
+        /* the worker still uses cfg and the account: the caller must end
+         * the process without freeing them (every write the worker makes
+         * is crash-safe: SQLite, Maildir, outbox) */
+        return tern_fail(err, TERN_ECANCELED, "left while a network operation was running");
     return TERN_OK;
 }

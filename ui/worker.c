@@ -3,10 +3,10 @@
  * all core/account objects (opened per job: the account lock is held only
  * while a sync runs, so `tern fetch` from cron still works between) and a
  * writable index handle of its own. */
-#include "ui/private.h"
 #include "core/account/lib.h"
 #include "core/index/lib.h"
 #include "core/maildir/lib.h"
+#include "ui/private.h"
 #ifdef TERN_HAVE_OUTBOX
 #include "core/outbox/lib.h"
 #endif
@@ -14,10 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,10 +41,10 @@ struct ui_worker {
     /* worker-thread only */
     struct index *ix;
     struct maildir *md;
-    int lock_fd;   /* the account lock while a job changes the account */
+    int lock_fd; /* the account lock while a job changes the account */
     const struct acct_driver *drv;
     struct acct_env env;
-    void *state;   /* the driver's session (push, bodies), under the lock */
+    void *state; /* the driver's session (push, bodies), under the lock */
     char *secret;
     size_t queued; /* changes queued for the server since the last push */
 };
@@ -206,13 +206,13 @@ static void push_queued(struct ui_worker *w, struct ui_result *r)
         return;
     size_t len = strlen(r->msg);
     if (offline_failure(rc))
-        tern_snprintf(r->msg + len, sizeof r->msg - len, "%soffline: %zu change%s kept for the next sync",
-                      len ? "; " : "", n, n == 1 ? "" : "s");
+        tern_snprintf(r->msg + len, sizeof r->msg - len,
+                      "%soffline: %zu change%s kept for the next sync", len ? "; " : "", n,
+                      n == 1 ? "" : "s");
     else {
         r->rc = rc;
         r->changed = true;
-        tern_snprintf(r->msg + len, sizeof r->msg - len, "%sserver: %s", len ? "; " : "",
-                      err.msg);
+        tern_snprintf(r->msg + len, sizeof r->msg - len, "%sserver: %s", len ? "; " : "", err.msg);
     }
 }
 
@@ -304,8 +304,8 @@ static void job_sync(struct ui_worker *w, struct ui_result *r)
         if (frc && frc != TERN_ELOCKED)
             tern_snprintf(r->msg + len, sizeof r->msg - len, "; outbox: %s", e.msg);
         else if (fs.sent)
-            tern_snprintf(r->msg + len, sizeof r->msg - len, "; %zu queued message%s sent",
-                          fs.sent, fs.sent == 1 ? "" : "s");
+            tern_snprintf(r->msg + len, sizeof r->msg - len, "; %zu queued message%s sent", fs.sent,
+                          fs.sent == 1 ? "" : "s");
     }
 #endif
 }
@@ -482,8 +482,8 @@ static enum tern_rc move_local(struct ui_worker *w, int64_t id, int64_t fid, con
             tern_err_clear(err);
         }
     }
-    if (!rc && tbuf_printf(&path, "%s/%s%s", maildir_path(to), strchr(name, '/') ? "" : "new/",
-                           name))
+    if (!rc &&
+        tbuf_printf(&path, "%s/%s%s", maildir_path(to), strchr(name, '/') ? "" : "new/", name))
         rc = tern_fail(err, TERN_ENOMEM, "out of memory");
     uint32_t uid = 0;
     if (!rc && !(rc = index_begin(w->ix, err))) {
@@ -597,12 +597,18 @@ static void job_body(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
 static const char *busy_text(enum ui_job_kind k)
 {
     switch (k) {
-    case UI_JOB_SYNC: return "syncing";
-    case UI_JOB_FLAGS: return "saving flags";
-    case UI_JOB_PURGE: return "deleting";
-    case UI_JOB_MOVE: return "moving";
-    case UI_JOB_SEND: return "sending";
-    case UI_JOB_BODY: return "fetching the message";
+    case UI_JOB_SYNC:
+        return "syncing";
+    case UI_JOB_FLAGS:
+        return "saving flags";
+    case UI_JOB_PURGE:
+        return "deleting";
+    case UI_JOB_MOVE:
+        return "moving";
+    case UI_JOB_SEND:
+        return "sending";
+    case UI_JOB_BODY:
+        return "fetching the message";
     }
     return "working";
 }
@@ -642,12 +648,24 @@ static void *run(void *arg)
             r->kind = j->kind;
             r->seq = j->seq;
             switch (j->kind) {
-            case UI_JOB_SYNC: job_sync(w, r); break;
-            case UI_JOB_FLAGS: job_flags(w, j, r); break;
-            case UI_JOB_PURGE: job_purge(w, j, r); break;
-            case UI_JOB_MOVE: job_move(w, j, r); break;
-            case UI_JOB_SEND: job_send(w, j, r); break;
-            case UI_JOB_BODY: job_body(w, j, r); break;
+            case UI_JOB_SYNC:
+                job_sync(w, r);
+                break;
+            case UI_JOB_FLAGS:
+                job_flags(w, j, r);
+                break;
+            case UI_JOB_PURGE:
+                job_purge(w, j, r);
+                break;
+            case UI_JOB_MOVE:
+                job_move(w, j, r);
+                break;
+            case UI_JOB_SEND:
+                job_send(w, j, r);
+                break;
+            case UI_JOB_BODY:
+                job_body(w, j, r);
+                break;
             }
         }
         job_free(j);

@@ -193,8 +193,7 @@ enum tern_rc caps_describe(const struct doctor_caps *c, enum conn_proto proto, s
         rc = rc ? rc : tbuf_printf(out, "%s%s", any ? ", " : "has ", want[i]);
         if (!strcmp(want[i], "SIZE") && c->size_limit)
             rc = rc ? rc
-                    : tbuf_printf(out, " (%llu MB)",
-                                  (unsigned long long)(c->size_limit / 1000000));
+                    : tbuf_printf(out, " (%llu MB)", (unsigned long long)(c->size_limit / 1000000));
         any = true;
     }
     bool missing = false;
@@ -202,8 +201,7 @@ enum tern_rc caps_describe(const struct doctor_caps *c, enum conn_proto proto, s
         if (caps_has(c, want[i]))
             continue;
         rc = rc ? rc
-                : tbuf_printf(out, "%s%s", missing ? ", " : (any ? "; lacks " : "lacks "),
-                              want[i]);
+                : tbuf_printf(out, "%s%s", missing ? ", " : (any ? "; lacks " : "lacks "), want[i]);
         missing = true;
     }
     /* login mechanisms */
@@ -432,8 +430,8 @@ static enum tern_rc one_folder(struct doctor_folders *f, const struct imap_resp 
     const char *shown = raw;
     size_t sn = rn;
     /* INBOX is case-insensitive and never encoded */
-    if (!(rn == 5 && !tern_strncasecmp(raw, "INBOX", 5)) && utf7imap_decode(raw, rn, &dec) == TERN_OK &&
-        dec.data) {
+    if (!(rn == 5 && !tern_strncasecmp(raw, "INBOX", 5)) &&
+        utf7imap_decode(raw, rn, &dec) == TERN_OK && dec.data) {
         shown = dec.data;
         sn = dec.len;
     }

@@ -117,25 +117,32 @@ static void emit(struct run *r)
 static int rank(enum tern_rc rc)
 {
     switch (rc) {
-    case TERN_OK: return 0;
+    case TERN_OK:
+        return 0;
     case TERN_ECONN:
     case TERN_ETIMEOUT:
     case TERN_ETEMP:
     case TERN_ELOCKED:
-    case TERN_ECANCELED: return 1;
-    case TERN_EPROTO: return 2;
+    case TERN_ECANCELED:
+        return 1;
+    case TERN_EPROTO:
+        return 2;
     case TERN_ETLS:
     case TERN_ENOTLS:
     case TERN_ENOTSUP:
     case TERN_EREFUSED:
     case TERN_ENOTFOUND:
     case TERN_EDATA:
-    case TERN_EIO: return 3;
-    case TERN_EAUTH: return 4;
+    case TERN_EIO:
+        return 3;
+    case TERN_EAUTH:
+        return 4;
     case TERN_ECONFIG:
-    case TERN_EUSAGE: return 5;
+    case TERN_EUSAGE:
+        return 5;
     case TERN_ENOMEM:
-    case TERN_EINTERNAL: return 6;
+    case TERN_EINTERNAL:
+        return 6;
     }
     return 6;
 }
@@ -189,12 +196,12 @@ struct server_run {
     unsigned timeout_ms;
     unsigned sniff_ms;
     const char *tls_key;
-    const char *pname; /* "IMAP" ... */
+    const char *pname;     /* "IMAP" ... */
     secret_fn *get_secret; /* NULL: s->secret */
     void *secret_arg;
     /* out */
     struct doctor_caps caps;
-    bool caps_pending; /* IMAP: capability step waits for the post-login list */
+    bool caps_pending;   /* IMAP: capability step waits for the post-login list */
     struct conn *authed; /* when the caller asked to keep the logged-in stream */
 };
 
@@ -317,23 +324,31 @@ static void cert_failed(struct server_run *sr, const struct conn_cert_info *ci,
     }
     const char *why = ci->problem ? ci->problem : NULL;
     if (why)
-        st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_FAIL, TERN_ETLS,
-                      "not trusted for %s: %s", s->host, why);
+        st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_FAIL, TERN_ETLS, "not trusted for %s: %s",
+                      s->host, why);
     else
         st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_FAIL, e->rc ? e->rc : TERN_ETLS, "%s",
                       e->msg[0] ? e->msg : "the certificate is not trusted");
     cert_facts(r, st, ci);
-    if (s->ca_file)
+    /* who issued it is the question only when the chain is what failed */
+    bool chain = !why || strstr(why, "unknown CA") || strstr(why, "self-signed");
+    if (chain && s->ca_file)
         step_hint(r, st,
                   "ca_file = %s did not issue it. To trust it: point ca_file at the certificate "
                   "of the CA that did, or remove ca_file and pin this key with: tern doctor "
                   "--trust -a %s",
                   s->ca_file, acct);
-    else
+    else if (chain)
         step_hint(r, st,
                   "To trust it: set ca_file = FILE (the certificate of the CA that issued it) in "
                   "[account %s], or pin this key with: tern doctor --trust -a %s",
                   acct, acct);
+    else
+        step_hint(r, st,
+                  "Check the host name in the config, or ask the provider to fix the "
+                  "certificate. Pinning this exact key (tern doctor --trust -a %s%s) would "
+                  "accept it without CA, name and date checks.",
+                  acct, s->ca_file ? ", and removing ca_file" : "");
     emit(r);
 }
 
@@ -342,16 +357,14 @@ static void cert_ok(struct server_run *sr, const struct conn_cert_info *ci)
     struct run *r = sr->r;
     const struct doctor_server *s = sr->s;
     const char *how = s->pin && !s->ca_file ? "the key matches the pin (the CA is not checked)"
-                      : s->pin               ? "trusted, and the key matches the pin"
-                                             : "trusted";
-    struct doctor_step *st;
+                      : s->pin              ? "trusted, and the key matches the pin"
+                                            : "trusted";
     if (ci->issuer)
-        st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_OK, TERN_OK,
-                      "%s: issued by %s, valid until %s", how, ci->issuer,
-                      ci->not_after ? ci->not_after : "?");
+        step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_OK, TERN_OK,
+                 "%s: issued by %s, valid until %s", how, ci->issuer,
+                 ci->not_after ? ci->not_after : "?");
     else
-        st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_OK, TERN_OK, "%s", how);
-    (void)st;
+        step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_OK, TERN_OK, "%s", how);
     emit(r);
 }
 
@@ -397,7 +410,8 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
         return false;
     }
     if (!strcmp(addrs, s->host))
-        step_add(r, DOCTOR_STEP_RESOLVE, T_RESOLVE, DOCTOR_OK, TERN_OK, "%s is an address", s->host);
+        step_add(r, DOCTOR_STEP_RESOLVE, T_RESOLVE, DOCTOR_OK, TERN_OK, "%s is an address",
+                 s->host);
     else
         step_add(r, DOCTOR_STEP_RESOLVE, T_RESOLVE, DOCTOR_OK, TERN_OK, "%s is %s", s->host, addrs);
     emit(r);
@@ -445,8 +459,8 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
         }
         if (ok) {
             const char *g = greet.data ? greet.data : "";
-            enum tern_rc refuse = greeting_matches(s->proto, k) ? greeting_refusal(s->proto, g)
-                                                                 : TERN_OK;
+            enum tern_rc refuse =
+                greeting_matches(s->proto, k) ? greeting_refusal(s->proto, g) : TERN_OK;
             if (k == FIRST_SILENT)
                 step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ETIMEOUT,
                          "the server sent no greeting within %u s (and no TLS either)",
@@ -460,11 +474,18 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
             else if (k == FIRST_OTHER)
                 step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_EPROTO,
                          "port %u does not greet like %s server: \"%.120s\"", sr->port,
-                         s->proto == CONN_IMAP ? "an IMAP" : s->proto == CONN_POP3 ? "a POP3" : "an SMTP", g);
+                         s->proto == CONN_IMAP   ? "an IMAP"
+                         : s->proto == CONN_POP3 ? "a POP3"
+                                                 : "an SMTP",
+                         g);
             else if (!greeting_matches(s->proto, k))
                 step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ECONFIG,
                          "port %u greets like %s server (\"%.120s\"), not %s: wrong port?",
                          sr->port, first_word_proto(k), g, sr->pname);
+            else if (s->proto == CONN_IMAP && !strncmp(g, "* PREAUTH", 9))
+                step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ENOTLS,
+                         "the server greets with PREAUTH (logged in already, without TLS), so "
+                         "STARTTLS cannot follow: tern refuses such a session");
             else if (refuse)
                 step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, refuse,
                          "the server refuses the session: \"%.200s\"", g);
@@ -553,8 +574,7 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
                 step_hint(r, st, "Set %s = starttls (or use port %u for implicit TLS).", key,
                           std_implicit);
             } else {
-                st = step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, rc, "%s",
-                              e.msg);
+                st = step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, rc, "%s", e.msg);
             }
             emit(r);
             ok = false;
@@ -739,11 +759,11 @@ static enum tern_rc get_secret(void *arg, char **secret, struct tern_err *err)
     enum tern_rc rc = account_secret(a, sc->smtp, secret, err);
     const char *cmd = sc->smtp ? a->smtp_password_command : a->password_command;
     /* smtp_password_command defaults to a copy of password_command */
-    const char *key = sc->smtp && a->smtp_password_command &&
-                              (!a->password_command ||
-                               strcmp(a->smtp_password_command, a->password_command) != 0)
-                          ? "smtp_password_command"
-                          : "password_command";
+    const char *key =
+        sc->smtp && a->smtp_password_command &&
+                (!a->password_command || strcmp(a->smtp_password_command, a->password_command) != 0)
+            ? "smtp_password_command"
+            : "password_command";
     if (rc) {
         step_add(sc->r, DOCTOR_STEP_PASSWORD, T_PASSWORD, DOCTOR_FAIL, rc, "%s", err->msg);
     } else if (!**secret) {
@@ -829,8 +849,8 @@ static void after_login_imap(struct run *r, const struct tern_account *a, struct
         step_add(r, DOCTOR_STEP_SENT, T_SENT, DOCTOR_FAIL, TERN_ECONFIG,
                  "sent_folder = %s does not exist on the server", a->sent_folder);
     else if (f.sent_special)
-        step_add(r, DOCTOR_STEP_SENT, T_SENT, DOCTOR_OK, TERN_OK, "%s (marked \\Sent by the server)",
-                 f.sent_special);
+        step_add(r, DOCTOR_STEP_SENT, T_SENT, DOCTOR_OK, TERN_OK,
+                 "%s (marked \\Sent by the server)", f.sent_special);
     else if (f.has_named_sent)
         step_add(r, DOCTOR_STEP_SENT, T_SENT, DOCTOR_OK, TERN_OK,
                  "Sent (by name; the server marks no folder \\Sent)");
@@ -871,8 +891,8 @@ static void outbox_step(struct run *r, const struct tern_account *a)
     struct outbox_list l = {0};
     struct tern_err e = {0};
     if (outbox_list(a, &l, &e)) {
-        step_add(r, DOCTOR_STEP_OUTBOX, T_OUTBOX, DOCTOR_WARN, TERN_OK, "cannot read the outbox: %s",
-                 e.msg);
+        step_add(r, DOCTOR_STEP_OUTBOX, T_OUTBOX, DOCTOR_WARN, TERN_OK,
+                 "cannot read the outbox: %s", e.msg);
         emit(r);
         return;
     }

@@ -225,13 +225,13 @@ static enum tern_rc mkdir_parents(const char *path, struct tern_err *err)
         return TERN_OK;
     }
     *slash = '\0';
-    for (char *p = dir + 1; ; p++) {
+    for (char *p = dir + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
             if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-                enum tern_rc rc = tern_fail(err, TERN_EIO, "cannot create %s: %s", dir,
-                                            strerror(errno));
+                enum tern_rc rc =
+                    tern_fail(err, TERN_EIO, "cannot create %s: %s", dir, strerror(errno));
                 free(dir);
                 return rc;
             }
@@ -311,8 +311,7 @@ static enum tern_rc write_atomic(const char *path, const char *text, mode_t mode
     }
     int fd = mkstemp(tmp.data);
     if (fd < 0) {
-        rc = tern_fail(err, TERN_EIO, "cannot create a file next to %s: %s", path,
-                       strerror(errno));
+        rc = tern_fail(err, TERN_EIO, "cannot create a file next to %s: %s", path, strerror(errno));
         tbuf_free(&tmp);
         return rc;
     }
@@ -376,8 +375,7 @@ static enum tern_rc edit_file(const char *path, const char *section, const char 
     bool private_file = (mode & (S_IRWXG | S_IRWXO)) == 0;
     struct tern_err e2 = {0};
     if (!rc && exists && validate(target, old, private_file, &e2) != TERN_OK)
-        rc = tern_fail(err, TERN_ECONFIG, "the config file has an error; fix it first: %s",
-                       e2.msg);
+        rc = tern_fail(err, TERN_ECONFIG, "the config file has an error; fix it first: %s", e2.msg);
     if (!rc)
         rc = section ? doctor_text_append(old ? old : "", section, &text, err)
                      : doctor_text_set(old, account, key, value, &text, err);

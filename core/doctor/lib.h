@@ -34,13 +34,14 @@
 #include "core/conn/lib.h"
 
 /* Ceilings for what a server can make a check hold. */
-#define DOCTOR_LINE_MAX 8192       /* one line on the plaintext socket */
-#define DOCTOR_CAPS_LINES_MAX 512  /* lines of one capability answer */
-#define DOCTOR_CAPS_MAX 16384      /* bytes of capability words kept */
-#define DOCTOR_FOLDERS_MAX 100000  /* LIST answers counted */
-#define DOCTOR_FOLDER_NAMES 8      /* folder names shown in the step line */
-#define DOCTOR_SNIFF_MS 5000       /* longest wait for a plaintext greeting
-                                    * before trying TLS instead */
+#define DOCTOR_LINE_MAX 8192      /* one line on the plaintext socket */
+#define DOCTOR_CAPS_LINES_MAX 512 /* lines of one capability answer */
+#define DOCTOR_CAPS_MAX 16384     /* bytes of capability words kept */
+#define DOCTOR_FOLDERS_MAX 100000 /* LIST answers counted */
+#define DOCTOR_FOLDER_NAMES 8     /* folder names shown in the step line */
+#define DOCTOR_SNIFF_MS                                                                            \
+    5000 /* longest wait for a plaintext greeting                                                  \
+          * before trying TLS instead */
 
 enum doctor_status {
     DOCTOR_OK,   /* ✓ */
@@ -67,21 +68,21 @@ struct doctor_step {
     const char *id;    /* static: one of DOCTOR_STEP_* */
     const char *title; /* static: "name resolves", "TCP connect", ... */
     enum doctor_status status;
-    enum tern_rc rc;   /* FAIL: what kind of failure (exit code); else TERN_OK */
-    char *detail;      /* owned; one line; may quote server text (unsanitised) */
-    char *hint;        /* owned; more lines ('\n'-separated) or NULL */
+    enum tern_rc rc; /* FAIL: what kind of failure (exit code); else TERN_OK */
+    char *detail;    /* owned; one line; may quote server text (unsanitised) */
+    char *hint;      /* owned; more lines ('\n'-separated) or NULL */
 };
 
 /* One direction of one account: receiving (IMAP/POP3) or sending (SMTP). */
 struct doctor_side {
-    const char *what;  /* static: "Receiving" or "Sending" */
-    const char *proto; /* static: "IMAP", "POP3", "SMTP" */
-    bool configured;   /* false: sending without smtp_host */
+    const char *what;          /* static: "Receiving" or "Sending" */
+    const char *proto;         /* static: "IMAP", "POP3", "SMTP" */
+    bool configured;           /* false: sending without smtp_host */
     struct doctor_step *steps; /* owned */
     size_t nsteps;
     enum doctor_status status; /* worst step */
-    enum tern_rc rc;   /* of the worst failing step (doctor_rc_worse), else TERN_OK */
-    char *verdict;     /* owned; "works", "fails — the server refused ..." */
+    enum tern_rc rc;           /* of the worst failing step (doctor_rc_worse), else TERN_OK */
+    char *verdict;             /* owned; "works", "fails — the server refused ..." */
 };
 void doctor_side_free(struct doctor_side *s); /* NULL-safe; leaves s zeroed */
 
@@ -101,9 +102,9 @@ typedef void doctor_step_fn(void *arg, const struct doctor_side *side,
 struct doctor_opts {
     doctor_step_fn *on_step; /* may be NULL */
     void *step_arg;
-    conn_trace_fn *trace;    /* --debug, for the core/conn connections */
+    conn_trace_fn *trace; /* --debug, for the core/conn connections */
     void *trace_arg;
-    unsigned sniff_ms;       /* 0: min(timeout, DOCTOR_SNIFF_MS) */
+    unsigned sniff_ms; /* 0: min(timeout, DOCTOR_SNIFF_MS) */
 };
 
 /* One server to check. All strings borrowed. */
@@ -111,16 +112,16 @@ struct doctor_server {
     enum conn_proto proto;
     enum conn_tls tls;
     const char *host;
-    unsigned port;          /* 0: the default for proto and tls */
-    const char *ca_file;    /* NULL: system store (or the pin alone) */
-    const char *pin;        /* NULL: none */
-    unsigned timeout_s;     /* per wait; 0: CONN_DEFAULT_TIMEOUT_S */
-    const char *user;       /* NULL: stop after capabilities (no login) */
-    const char *secret;     /* with user */
+    unsigned port;       /* 0: the default for proto and tls */
+    const char *ca_file; /* NULL: system store (or the pin alone) */
+    const char *pin;     /* NULL: none */
+    unsigned timeout_s;  /* per wait; 0: CONN_DEFAULT_TIMEOUT_S */
+    const char *user;    /* NULL: stop after capabilities (no login) */
+    const char *secret;  /* with user */
     enum conn_auth auth;
-    const char *ehlo_name;  /* SMTP; NULL: "localhost" */
-    const char *tls_key;    /* config key named in messages: "tls" or "smtp_tls" */
-    const char *account;    /* for hints ("tern doctor --trust -a NAME"); may be NULL */
+    const char *ehlo_name; /* SMTP; NULL: "localhost" */
+    const char *tls_key;   /* config key named in messages: "tls" or "smtp_tls" */
+    const char *account;   /* for hints ("tern doctor --trust -a NAME"); may be NULL */
 };
 
 /*

@@ -46,9 +46,10 @@ enum tern_rc net_resolve(const char *host, unsigned port, struct addrinfo **ai, 
     size_t used = 0, shown = 0;
     for (struct addrinfo *a = *ai; a && shown < 3; a = a->ai_next) {
         char num[INET6_ADDRSTRLEN];
-        const void *src = a->ai_family == AF_INET
-                              ? (const void *)&((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr
-                              : (const void *)&((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr;
+        const void *src =
+            a->ai_family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr;
         if (!inet_ntop(a->ai_family, src, num, sizeof num))
             continue;
         if (strstr(addrs, num)) /* getaddrinfo repeats addresses per protocol */

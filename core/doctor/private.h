@@ -21,7 +21,7 @@ struct net_sock {
     int fd;
     unsigned timeout_ms; /* per wait */
     char buf[4096];
-    size_t len;          /* bytes buffered, not yet returned */
+    size_t len; /* bytes buffered, not yet returned */
     bool eof;
 };
 
@@ -62,7 +62,7 @@ enum tern_rc net_send(struct net_sock *s, const char *text, struct tern_err *err
 struct doctor_caps {
     struct tbuf words; /* " WORD WORD " */
     uint64_t size_limit;
-    bool answered;     /* the server answered the capability query */
+    bool answered; /* the server answered the capability query */
 };
 void caps_init(struct doctor_caps *c);
 void caps_free(struct doctor_caps *c);
@@ -97,7 +97,7 @@ void caps_logout(struct conn *c, enum conn_proto proto);
 #define DOCTOR_FOLDERS_KEPT 256 /* names kept for sorting before display */
 struct doctor_folders {
     uint64_t count;
-    char **names;        /* up to DOCTOR_FOLDERS_KEPT names (UTF-8), owned */
+    char **names; /* up to DOCTOR_FOLDERS_KEPT names (UTF-8), owned */
     size_t nnames;
     char *sent_special;  /* the folder the server marks \Sent (UTF-8), or NULL */
     bool has_named_sent; /* a folder called "Sent" exists */

@@ -339,15 +339,17 @@ static enum tern_rc on_resp(void *arg, const struct imap_resp *r, struct tern_er
 struct uidvec {
     uint32_t *v;
     size_t n, cap;
-    bool oom;
+    bool oom, over;
 };
 
 static int uidvec_range(void *arg, uint32_t lo, uint32_t hi)
 {
     struct uidvec *u = arg;
     for (uint64_t x = lo; x <= hi; x++) {
-        if (u->n >= (size_t)IMAP_SEQSET_MAX * 10)
+        if (u->n >= (size_t)IMAP_SEQSET_MAX) { /* more UIDs than any mailbox we take */
+            u->over = true;
             return 1;
+        }
         if (u->n == u->cap) {
             size_t cap = u->cap ? u->cap * 2 : 1024;
             uint32_t *v = realloc(u->v, cap * sizeof *v);
@@ -387,6 +389,9 @@ static enum tern_rc on_search(void *arg, const struct imap_resp *r, struct tern_
     }
     if (u->oom)
         return tern_fail(err, TERN_ENOMEM, "out of memory");
+    if (u->over)
+        return tern_fail(err, TERN_EPROTO, "IMAP server listed more than %d UIDs",
+                         IMAP_SEQSET_MAX);
     return TERN_OK;
 }
 
@@ -680,8 +685,13 @@ static enum tern_rc sync_folder(struct imap_drv *d, int64_t fid,
     if (!rc)
         rc = plan_new(&fs, err);
     uint32_t last = fs.nch ? fs.ctag[fs.nch - 1] : fs.flags_tag;
-    if (!rc && last)
-        rc = imap_wait(s, last, on_resp, &fs, NULL, err);
+    if (!rc && last) {
+        /* the awaited reply, when it came last, is not shown to on_resp */
+        const struct imap_resp *fin;
+        rc = imap_wait(s, last, on_resp, &fs, &fin, err);
+        if (!rc && fin)
+            rc = on_resp(&fs, fin, err);
+    }
     if (!rc && need_expunge_check)
         rc = expunge_check(&fs, err);
     /* Rows at or above the old watermark come from a sync that was cut

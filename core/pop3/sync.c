@@ -548,14 +548,15 @@ static enum tern_rc uidl_sink(void *arg, const char *line, size_t n)
     return rc;
 }
 
-static const struct listing *sort_listing;
-/* qsort has no context argument; sorting happens on one thread, under the
- * account lock, and the pointer is reset right after. */
-static int cmp_uid(const void *a, const void *b)
+/* For sorting by UIDL without global state: qsort has no context. */
+struct uid_ref {
+    const char *uid;
+    size_t idx;
+};
+
+static int cmp_uid_ref(const void *a, const void *b)
 {
-    const struct msg *x = &sort_listing->v[*(const size_t *)a];
-    const struct msg *y = &sort_listing->v[*(const size_t *)b];
-    return strcmp(uid_of(sort_listing, x), uid_of(sort_listing, y));
+    return strcmp(((const struct uid_ref *)a)->uid, ((const struct uid_ref *)b)->uid);
 }
 
 static enum tern_rc get_listing(struct pop3_state *s, struct listing *l, struct tern_err *err)
@@ -592,8 +593,8 @@ static bool should_delete(const struct pop3_state *s, int64_t downloaded_at)
 }
 
 struct prune {
-    const struct listing *l;
-    const size_t *by_uid;
+    const struct uid_ref *by_uid; /* sorted */
+    size_t n;
     char **gone;
     size_t ngone, cap;
     bool oom;
@@ -602,10 +603,10 @@ struct prune {
 static int prune_visit(void *arg, const struct index_uidl *u)
 {
     struct prune *p = arg;
-    size_t lo = 0, hi = p->l->n;
+    size_t lo = 0, hi = p->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(uid_of(p->l, &p->l->v[p->by_uid[mid]]), u->uidl);
+        int c = strcmp(p->by_uid[mid].uid, u->uidl);
         if (c == 0)
             return 0; /* still on the server */
         if (c < 0)
@@ -639,20 +640,20 @@ static enum tern_rc plan(struct pop3_state *s, struct listing *l, size_t *nretr,
 {
     enum tern_rc rc = TERN_OK;
     *nretr = *ndele = 0;
-    size_t *by_uid = malloc((l->n ? l->n : 1) * sizeof *by_uid);
+    struct uid_ref *by_uid = malloc((l->n ? l->n : 1) * sizeof *by_uid);
     if (!by_uid)
         return tern_fail(err, TERN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < l->n; i++)
-        by_uid[i] = i;
-    sort_listing = l;
-    qsort(by_uid, l->n, sizeof *by_uid, cmp_uid);
-    sort_listing = NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        by_uid[i].uid = uid_of(l, &l->v[i]);
+        by_uid[i].idx = i;
+    }
+    qsort(by_uid, l->n, sizeof *by_uid, cmp_uid_ref);
     /* A UIDL listed twice cannot be told apart in the ledger: leave both. */
     for (size_t i = 0; i < l->n; i++) {
-        struct msg *m = &l->v[by_uid[i]];
+        struct msg *m = &l->v[by_uid[i].idx];
         m->action = ACT_RETR;
-        bool dup = (i > 0 && !strcmp(uid_of(l, m), uid_of(l, &l->v[by_uid[i - 1]]))) ||
-                   (i + 1 < l->n && !strcmp(uid_of(l, m), uid_of(l, &l->v[by_uid[i + 1]])));
+        bool dup = (i > 0 && !strcmp(by_uid[i].uid, by_uid[i - 1].uid)) ||
+                   (i + 1 < l->n && !strcmp(by_uid[i].uid, by_uid[i + 1].uid));
         if (dup) {
             m->action = ACT_SKIP;
             msg_problem(s, TERN_EPROTO,
@@ -678,7 +679,7 @@ static enum tern_rc plan(struct pop3_state *s, struct listing *l, size_t *nretr,
         *ndele += m->action == ACT_DELE;
     }
     if (!rc) {
-        struct prune p = {.l = l, .by_uid = by_uid};
+        struct prune p = {.by_uid = by_uid, .n = l->n};
         rc = index_uidl_list(s->env->index, prune_visit, &p, err);
         if (rc == TERN_ECANCELED || p.oom)
             rc = tern_fail(err, TERN_ENOMEM, "out of memory");
@@ -912,8 +913,7 @@ static enum tern_rc fill_queue(struct xfer *x, struct tern_err *err)
 }
 
 static enum tern_rc transfer(struct pop3_state *s, struct listing *l, struct acct_sync_stats *st,
-                             size_t nretr, size_t ndele, bool *conn_ok, struct xfer *x,
-                             struct tern_err *err)
+                             size_t nretr, bool *conn_ok, struct xfer *x, struct tern_err *err)
 {
     enum tern_rc rc = TERN_OK;
     x->s = s;
@@ -933,7 +933,6 @@ static enum tern_rc transfer(struct pop3_state *s, struct listing *l, struct acc
         else if (l->v[i].action == ACT_DELE)
             x->deleq[x->dq_len++] = i; /* stored by an earlier run: delete now */
     }
-    (void)ndele;
     if (s->env->progress && nretr)
         s->env->progress(s->env->progress_arg, 0, nretr);
     for (;;) {
@@ -1046,7 +1045,15 @@ enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
     }
     if ((rc = plan(s, &l, &nretr, &ndele, err)))
         goto out;
-    rc = transfer(s, &l, st, nretr, ndele, &conn_ok, x, err);
+    if (s->env->trace) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "* pop3: %zu message(s) on the server: %zu to download, %zu stored earlier to "
+                 "delete, window %u",
+                 l.n, nretr, ndele, s->window);
+        s->env->trace(s->env->trace_arg, line);
+    }
+    rc = transfer(s, &l, st, nretr, &conn_ok, x, err);
 out:
     if (conn_ok && s->sess_live && x) {
         struct tern_err qerr = {0};

@@ -440,12 +440,12 @@ def test_fake_login_ok(fakes, certs, proto, tls):
     assert "tls-up" in f.events
 
 
-@pytest.mark.parametrize("request", [False, True])
+@pytest.mark.parametrize("req", [False, True])
 @pytest.mark.parametrize("proto", PROTOS)
-def test_fake_server_lines_hook(fakes, certs, proto, request):
+def test_fake_server_lines_hook(fakes, certs, proto, req):
     f = fakes(proto, "starttls")
     r = run_check(proto, "starttls", f.port, f.user, f.password, ca=certs["ca"], lines=True,
-                  request=request)
+                  request=req)
     assert r.rc == EX_OK, r
     got = [l[6:] for l in r.out.splitlines() if l.startswith("line: ")]
     greeting = {"imap": "* OK fake IMAP ready", "pop3": "+OK fake POP3 ready",
@@ -453,7 +453,7 @@ def test_fake_server_lines_hook(fakes, certs, proto, request):
     final = {"imap": "OK logged in", "pop3": "+OK logged in", "smtp": "235 2.7.0"}[proto]
     assert got and got[0] == greeting, got
     assert any(final in l for l in got), got
-    if request:
+    if req:
         assert any("NOOP" in l or l.startswith("250 2.0.0 Ok") or l == "+OK" for l in got), got
 
 

@@ -461,3 +461,48 @@ def test_pin_with_wrong_ca_file_fails_on_the_ca(lab, user, home):
     assert rc == EX_UNAVAILABLE
     step, detail = failed(only_account(data)["receiving"])
     assert step == "certificate" and "key changed" not in detail
+
+
+def test_name_does_not_resolve(lab, user, home):
+    home.write(imap_account(lab, user, host="nonexistent.invalid"))
+    rc, data = home.doctor()
+    a = only_account(data)
+    step, detail = failed(a["receiving"])
+    assert step == "resolve" and "nonexistent.invalid" in detail
+    # "no such host" is a typo to fix (78); a resolver that cannot answer is
+    # a temporary problem (75): which one depends on the machine's DNS
+    assert rc in (EX_CONFIG, EX_TEMPFAIL)
+    assert a["sending"]["ok"] is True
+
+
+@pytest.mark.parametrize("cert,why", [("wronghost", "wrong host"), ("expired", "expired"),
+                                      ("selfsigned", "self-signed")])
+def test_bad_certificates_named_and_no_login_attempted(lab, user, home, fake, cert, why):
+    srv = fake("normal", proto="imap", tls="implicit", cert=cert)
+    home.write(imap_account(lab, user, port=srv.port, password_command="echo s3cret-cert",
+                            smtp_host=None, smtp_port=None, smtp_tls=None))
+    rc, data = home.doctor()
+    assert rc == EX_UNAVAILABLE
+    step, detail = failed(only_account(data)["receiving"])
+    assert step == "certificate" and why in detail
+    assert not srv.logins                      # the password never left tern
+    for c in srv.connections():
+        assert b"AUTH" not in c.tls.upper() and b"s3cret" not in c.tls
+
+
+@pytest.mark.parametrize("scenario,step,words,code", [
+    ("garbage_greeting", "tls-mode", "does not greet like an IMAP server", 76),
+    ("stall_greeting", "tls-mode", "no greeting within 2 s", EX_TEMPFAIL),
+    ("disconnect_after_greeting", "starttls", "closed the connection", EX_TEMPFAIL),
+    ("imap_preauth", "tls-mode", "PREAUTH", EX_UNAVAILABLE),
+])
+def test_misbehaving_servers(lab, user, home, fake, scenario, step, words, code):
+    srv = fake(scenario, proto="imap", tls="starttls")
+    home.write(imap_account(lab, user, port=srv.port, tls="starttls", timeout=2,
+                            password_command="echo s3cret-odd", smtp_host=None,
+                            smtp_port=None, smtp_tls=None))
+    rc, data = home.doctor()
+    got = failed(only_account(data)["receiving"])
+    assert got and got[0] == step and words in got[1], got
+    assert rc == code
+    assert_nothing_secret_in_clear(srv, user.address, "s3cret-odd")

@@ -56,8 +56,11 @@ def test_download_and_delete(plab, tmp_path, tls, n):
     # Index rows point at the stored files.
     con = sqlite3.connect(home.index("work"))
     paths = [p for (p,) in con.execute("select body_path from messages")]
+    subjects = [x for (x,) in con.execute("select subject from messages where subject <> ''")]
     con.close()
     assert sorted(paths) == maildir_files(home.maildir("work"))
+    # Header fields were indexed through core/mime (every message has a Subject).
+    assert len(subjects) == n
     # Private data: data dir and Maildir are 0700.
     assert os.stat(home.data_dir("work")).st_mode & 0o777 == 0o700
     assert os.stat(home.maildir("work")).st_mode & 0o777 == 0o700

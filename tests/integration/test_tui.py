@@ -760,7 +760,9 @@ def test_move_and_change_folder(home):
     t.keys("q", "y")
     s = t.wait("folders: 2")
     _, line = row_of(s, "INBOX")
-    assert re.search(r"\b5\s+6\s+INBOX", line), line  # 5 unread of 6
+    assert re.search(r"\b6\s+6\s+INBOX", line), line  # unread, total
+    _, line = row_of(s, "Kept")
+    assert re.search(r"\b0\s+1\s+Kept", line), line  # read just now
     t.keys("Enter")
     t.wait(lambda sc: "[INBOX]" in status_line(sc))
     home.quit(t)
@@ -811,7 +813,7 @@ def test_imap_body_on_demand_and_flags(home, lab):
     # the flag reaches the server without a sync
     deadline = time.monotonic() + WAIT
     while True:
-        p = lab.doveadm("fetch", "-u", home.user.address, "flags", "header.message-id",
+        p = lab.doveadm("fetch", "-u", home.user.address, "flags", "HEADER", "Message-ID",
                         "ask@lab.test", check=False)
         flags = p.stdout.decode(errors="replace") if isinstance(p.stdout, bytes) else p.stdout
         if "\\Flagged" in flags and "\\Seen" in flags:

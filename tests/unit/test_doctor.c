@@ -97,13 +97,12 @@ static void test_set(void)
     CHECK_STR(out, "[account \"o\"]\nhost = h\nport = 995\n");
     free(out);
     /* indentation of an existing key is kept; CRLF files stay CRLF */
-    CHECK_INT(doctor_text_set("[account a]\r\n  pin = old\r\nhost = h\r\n", "a", "pin", "new",
-                              &out, &e),
-              TERN_OK);
+    CHECK_INT(
+        doctor_text_set("[account a]\r\n  pin = old\r\nhost = h\r\n", "a", "pin", "new", &out, &e),
+        TERN_OK);
     CHECK_STR(out, "[account a]\r\n  pin = new\r\nhost = h\r\n");
     free(out);
-    CHECK_INT(doctor_text_set("[account a]\r\nhost = h\r\n", "a", "pin", "new", &out, &e),
-              TERN_OK);
+    CHECK_INT(doctor_text_set("[account a]\r\nhost = h\r\n", "a", "pin", "new", &out, &e), TERN_OK);
     CHECK_STR(out, "[account a]\r\nhost = h\r\npin = new\r\n");
     free(out);
     /* a commented-out key is not the key */
@@ -112,9 +111,9 @@ static void test_set(void)
     CHECK_STR(out, "[account a]\n# pin = old\nhost = h\npin = n\n");
     free(out);
     /* the same key in another section is left alone */
-    CHECK_INT(doctor_text_set("[account a]\nhost = h\n[account b]\npin = b\n", "a", "pin", "n",
-                              &out, &e),
-              TERN_OK);
+    CHECK_INT(
+        doctor_text_set("[account a]\nhost = h\n[account b]\npin = b\n", "a", "pin", "n", &out, &e),
+        TERN_OK);
     CHECK_STR(out, "[account a]\nhost = h\npin = n\n[account b]\npin = b\n");
     free(out);
     CHECK_INT(doctor_text_set(base_cfg, "nope", "pin", "x", &out, &e), TERN_ENOTFOUND);

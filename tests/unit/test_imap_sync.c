@@ -21,6 +21,7 @@ struct fmsg {
     char flags[64];
     char subject[64];
     bool gone;
+    uint64_t modseq;
 };
 
 struct fake {
@@ -29,6 +30,8 @@ struct fake {
     uint32_t uidvalidity, uidnext;
     bool send_uidnext;
     bool reverse_tags;  /* answer pipelined FETCHes' tagged OKs in reverse */
+    bool condstore;     /* offer CONDSTORE (not QRESYNC) */
+    uint64_t modseq;    /* HIGHESTMODSEQ */
     size_t huge_header; /* announce a header literal this big */
     struct tbuf out;    /* bytes the client has yet to read */
     size_t rpos;
@@ -129,23 +132,43 @@ static void command(char *line)
     } else if (!strncmp(cmd, "LSUB", 4)) {
         say("* LSUB () \"/\" INBOX");
         say("%s OK", tag);
+    } else if (!strncmp(cmd, "ENABLE", 6)) {
+        if (F.condstore)
+            say("* ENABLED CONDSTORE");
+        say("%s OK", tag);
+    } else if (!strncmp(cmd, "UID SEARCH UID ", 15)) {
+        uint32_t lo, hi;
+        range(cmd + 15, &lo, &hi);
+        struct tbuf r;
+        tbuf_init(&r, 0);
+        tbuf_puts(&r, "* SEARCH");
+        for (size_t i = 0; i < F.n; i++)
+            if (!F.m[i].gone && F.m[i].uid >= lo && F.m[i].uid <= hi)
+                tbuf_printf(&r, " %u", F.m[i].uid);
+        say("%s", r.data);
+        tbuf_free(&r);
+        say("%s OK", tag);
     } else if (!strncmp(cmd, "SELECT", 6)) {
         bool inbox = strstr(cmd, "INBOX") != NULL;
         say("* %zu EXISTS", inbox ? alive() : 0);
         say("* OK [UIDVALIDITY %u] ok", inbox ? F.uidvalidity : 77);
         if (F.send_uidnext)
             say("* OK [UIDNEXT %u] ok", inbox ? F.uidnext : 1);
+        if (F.condstore)
+            say("* OK [HIGHESTMODSEQ %llu] ok", (unsigned long long)F.modseq);
         say("%s OK [READ-WRITE] done", tag);
     } else if (!strncmp(cmd, "UID FETCH ", 10)) {
         uint32_t lo, hi;
         range(cmd + 10, &lo, &hi);
         bool full = strstr(cmd, "HEADER.FIELDS") != NULL;
+        const char *cs = strstr(cmd, "(CHANGEDSINCE ");
+        uint64_t since = cs ? strtoull(cs + 14, NULL, 10) : 0;
         size_t seq = 0;
         for (size_t i = 0; i < F.n; i++) {
             if (F.m[i].gone)
                 continue;
             seq++;
-            if (F.m[i].uid >= lo && F.m[i].uid <= hi)
+            if (F.m[i].uid >= lo && F.m[i].uid <= hi && F.m[i].modseq > since)
                 fetch_one(seq, &F.m[i], full);
         }
         if (F.huge_header && full)
@@ -247,6 +270,7 @@ static void add_msg(const char *subject, const char *flags)
     if (F.uidnext == 0)
         F.uidnext = 1;
     m->uid = F.uidnext++;
+    m->modseq = ++F.modseq;
     snprintf(m->subject, sizeof m->subject, "%s", subject);
     snprintf(m->flags, sizeof m->flags, "%s", flags);
 }
@@ -258,6 +282,8 @@ static enum tern_rc run_sync(struct acct_sync_stats *st, struct tern_err *err)
     D.s = imap_sess_new(&io);
     D.sel_fid = 0;
     D.s->caps = CAP_KNOWN | CAP_IMAP4REV1 | CAP_UIDPLUS;
+    if (F.condstore)
+        D.s->caps |= CAP_CONDSTORE | CAP_ENABLE;
     memset(st, 0, sizeof *st);
     memset(err, 0, sizeof *err);
     tbuf_reset(&F.log);
@@ -365,10 +391,19 @@ static void test_plain_server(void)
     CHECK_INT(np, 0);
     free(ids);
 
+    /* an expunge alone (the flag fetch is the last command of the burst) */
+    F.m[0].gone = true;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK_INT(st.expunged, 1);
+    CHECK_INT(count("INBOX"), 2);
+    F.m[0].gone = false;
+    CHECK_INT(run_sync(&st, &err), TERN_OK); /* back (a test shortcut): not refetched */
+    CHECK_INT(count("INBOX"), 2);
+
     /* UIDVALIDITY change: everything dropped and fetched again, new ids */
     F.uidvalidity = 200;
     CHECK_INT(run_sync(&st, &err), TERN_OK);
-    CHECK_INT(st.expunged, 3);
+    CHECK_INT(st.expunged, 2);
     CHECK_INT(st.new_messages, 3);
     CHECK_INT(count("INBOX"), 3);
     CHECK(id_of(1) != id1 && id_of(1) != 0);
@@ -462,6 +497,53 @@ static void test_hostile(void)
     CHECK_INT(count("INBOX"), 1);
 }
 
+static void set_flags(size_t i, const char *flags)
+{
+    snprintf(F.m[i].flags, sizeof F.m[i].flags, "%s", flags);
+    F.m[i].modseq = ++F.modseq;
+}
+
+/* CONDSTORE without QRESYNC: flag changes by CHANGEDSINCE, expunges found
+ * by comparing counts and then the UID list. */
+static void test_condstore(void)
+{
+    reset_fake();
+    drop_inbox();
+    F.condstore = true;
+    for (int i = 0; i < 6; i++)
+        add_msg("c", "");
+    struct acct_sync_stats st;
+    struct tern_err err;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    if (err.rc)
+        fprintf(stderr, "  %s\n", err.msg);
+    CHECK(sent("ENABLE CONDSTORE\n"));
+    CHECK(sent("SELECT \"INBOX\" (CONDSTORE)\n"));
+    CHECK_INT(count("INBOX"), 6);
+    struct index_folder f;
+    CHECK_INT(index_folder_get(D.ix, 0, "INBOX", &f, &err), TERN_OK);
+    CHECK_INT(f.highestmodseq, 6);
+    index_folder_clear(&f);
+    /* nothing changed: CHANGEDSINCE returns nothing, counts match, no SEARCH */
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK(sent("UID FETCH 1:6 (UID FLAGS) (CHANGEDSINCE 6)\n"));
+    CHECK(!sent("SEARCH"));
+    CHECK_INT(st.flags_changed + st.expunged + st.new_messages, 0);
+    set_flags(1, "\\Flagged");
+    F.m[4].gone = true;
+    F.modseq++;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK_INT(st.flags_changed, 1);
+    CHECK_INT(flags_of(2), INDEX_FLAG_FLAGGED);
+    CHECK(sent("UID SEARCH UID 1:6\n"));
+    CHECK_INT(st.expunged, 1);
+    CHECK_INT(count("INBOX"), 5);
+    CHECK(id_of(5) == 0);
+    CHECK_INT(index_folder_get(D.ix, 0, "INBOX", &f, &err), TERN_OK);
+    CHECK_INT(f.highestmodseq, 8);
+    index_folder_clear(&f);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -481,6 +563,7 @@ int main(void)
     test_plain_server();
     test_out_of_order_and_no_uidnext();
     test_hostile();
+    test_condstore();
     imap_sess_free(&D.s);
     index_close(&D.ix);
     tbuf_free(&F.out);

@@ -143,7 +143,9 @@ static void test_text(void)
     CHECK_INT(k, 5);
     CHECK_INT(ui_wcols(w, k), 3);
     /* escape sequences and controls never come through */
-    const char *evil = "a\x1b]0;pwned\x07" "b\x1b[31mc\x9b" "d\r\n";
+    const char *evil = "a\x1b]0;pwned\x07"
+                       "b\x1b[31mc\x9b"
+                       "d\r\n";
     k = ui_wtext(evil, strlen(evil), 40, false, w, 64, &cols);
     bool clean = true;
     for (size_t i = 0; i < k; i++)
