@@ -4,7 +4,7 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 libcurl4-gnutls-dev libgnutls28-dev libncurses-dev libsqlite3-dev libmagic-dev
-media-types python3 python3-pytest openssl tmux valgrind sqlite3 time
+media-types python3 python3-pytest openssl tmux valgrind sqlite3 time zsh fish
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix"
 missing=""
 for p in $PKGS; do

@@ -247,7 +247,7 @@ def report(rows, args):
              "bench/imap/run.sh: lab Dovecot over IMAPS (TLS 1.3) on %s, %s CPUs (%s)."
              % ("loopback", cpu[0], cpu[1].split(":")[-1].strip()),
              "Median of N runs per figure, seconds of wall time from process start to exit "
-             "(login included). Messages from bench/imap/gen.py (5 KB average, 10%% with "
+             "(login included). Messages from bench/imap/gen.py (5 KB average, 10% with "
              "attachments). The floor is bench/imap/floor.py: LOGIN, SELECT and the one "
              "`UID FETCH 1:*` tern's sync sends, read without parsing (python ssl).", "",
              "Ratios are medians of the per-round ratios (the clients ran back to back "

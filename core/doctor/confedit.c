@@ -120,6 +120,8 @@ static bool header_is(const char *s, const char *e, const char *name, bool *is_h
 static bool key_is(const char *s, const char *e, const char *key)
 {
     s = skip_blank(s, e);
+    if (s >= e)
+        return false;
     const char *eq = memchr(s, '=', (size_t)(e - s));
     if (!eq || *s == '#' || *s == ';')
         return false;

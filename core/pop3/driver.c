@@ -69,7 +69,8 @@ static enum tern_rc pop3_open(const struct acct_env *env, void **state, struct t
         goto fail;
     }
     s->journal_path = tbuf_steal(&jp);
-    if ((rc = maildir_open(a->maildir, MAILDIR_SYNC_BATCH_SYNCFS, &s->md, err)) ||
+    s->md_mode = MAILDIR_SYNC_BATCH_FSYNC;
+    if ((rc = maildir_open(a->maildir, MAILDIR_SYNC_BATCH_FSYNC, &s->md, err)) ||
         (rc = index_folder_get_or_create(env->index, "INBOX", NULL, &s->folder_id, err)))
         goto fail;
     struct conn_params p = {

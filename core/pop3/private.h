@@ -77,6 +77,9 @@ struct maildir;
 #define POP3_BATCH_MSGS 512
 #define POP3_BATCH_BYTES (64u << 20)
 #define POP3_BATCH_SECONDS 2
+/* Downloads of more messages than this make batches durable with one
+ * syncfs each; fewer fsync each file (see sync.c). */
+#define POP3_SYNCFS_MIN 64
 /* Header bytes kept per message for the index (the rest still streams to
  * the file). */
 #define POP3_HEADER_MAX (256u << 10)
@@ -91,6 +94,7 @@ struct pop3_state {
     struct pop3_sess sess;
     bool sess_live;             /* session initialised, QUIT not yet sent */
     struct maildir *md;         /* owned */
+    unsigned md_mode;           /* enum maildir_sync it was opened with */
     int64_t folder_id;          /* the index folder "INBOX" */
     char *journal_path;         /* owned */
     int journal_fd;

@@ -1045,12 +1045,24 @@ enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
     }
     if ((rc = plan(s, &l, &nretr, &ndele, err)))
         goto out;
+    /* syncfs makes a big batch durable cheaply, but it also waits for
+     * every other program's dirty data on that file system; a cron run
+     * that finds a few messages fsyncs just its own files. */
+    enum maildir_sync mode =
+        nretr > POP3_SYNCFS_MIN ? MAILDIR_SYNC_BATCH_SYNCFS : MAILDIR_SYNC_BATCH_FSYNC;
+    if ((unsigned)mode != s->md_mode) {
+        maildir_close(&s->md);
+        if ((rc = maildir_open(s->env->cfg->maildir, mode, &s->md, err)))
+            goto out;
+        s->md_mode = mode;
+    }
     if (s->env->trace) {
-        char line[160];
+        char line[200];
         snprintf(line, sizeof line,
                  "* pop3: %zu message(s) on the server: %zu to download, %zu stored earlier to "
-                 "delete, window %u",
-                 l.n, nretr, ndele, s->window);
+                 "delete; window %u; durability by %s",
+                 l.n, nretr, ndele, s->window,
+                 mode == MAILDIR_SYNC_BATCH_SYNCFS ? "syncfs per batch" : "fsync per message");
         s->env->trace(s->env->trace_arg, line);
     }
     rc = transfer(s, &l, st, nretr, &conn_ok, x, err);
