@@ -97,19 +97,6 @@ static bool ask_yn(const char *question, bool def)
     return def;
 }
 
-static bool valid_name(const char *s)
-{
-    if (!*s || strlen(s) > 64 || s[0] == '.' || s[0] == '-')
-        return false;
-    for (; *s; s++) {
-        char c = *s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == '@' || c == '+'))
-            return false;
-    }
-    return true;
-}
-
 static bool valid_address(const char *s)
 {
     const char *at = strrchr(s, '@');
@@ -147,7 +134,7 @@ static const char *default_name(struct add *ad)
     if (n == 0 || n > 40)
         n = 0;
     snprintf(base, sizeof base, "%.*s", (int)n, d);
-    if (!valid_name(base))
+    if (!config_account_name_ok(base))
         snprintf(base, sizeof base, "mail");
     if (!name_taken(ad, base))
         return keep_str(ad, tern_strdup(base));
@@ -602,7 +589,7 @@ static int gather_basics(struct add *ad)
         if (ad->interactive && !(ad->name = ask(ad, "Account name (for tern -a)", def)))
             return eof_abort();
     }
-    while (!valid_name(ad->name) || name_taken(ad, ad->name)) {
+    while (!config_account_name_ok(ad->name) || name_taken(ad, ad->name)) {
         const char *why = name_taken(ad, ad->name) ? "is taken already"
                                                    : "may hold letters, digits, . _ - @ + only";
         if (!ad->interactive)

@@ -89,7 +89,7 @@ int cmd_queue(struct cmd_ctx *ctx, int argc, char **argv);
 /* flag.c, move.c, delete.c, folders.c (IMAP engineer): an account opened
  * for changes (lock, index; driver on demand), changes queued in the index
  * and pushed to the server; offline, they stay queued for the next fetch.
- * Other commands (e.g. `tern read` marking \Seen) may use these too. */
+ * (Flag changes go through core/account's account_set_flags.) */
 struct cmd_mail {
     struct cmd_ctx *ctx;
     const struct tern_account *acc;  /* borrowed from ctx->cfg */
@@ -106,9 +106,6 @@ int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m);
 void cmd_mail_close(struct cmd_mail *m);
 enum tern_rc cmd_mail_driver(struct cmd_mail *m, struct tern_err *err);
 int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids);
-/* Set/clear INDEX_FLAG_* bits locally, queue them (IMAP) and push. */
-int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add,
-                       unsigned del);
 /* Push `queued` changes; offline is a note on stderr, not a failure. */
 int cmd_mail_push(struct cmd_mail *m, size_t queued);
 struct index_folder;

@@ -189,19 +189,6 @@ static void print_cert(const char *what, const struct conn_cert_info *ci)
     }
 }
 
-static bool pin_listed(const char *pins, const char *pin)
-{
-    size_t n = strlen(pin);
-    for (const char *p = pins; p && *p;) {
-        const char *e = strchr(p, ';');
-        size_t k = e ? (size_t)(e - p) : strlen(p);
-        if (k == n && !memcmp(p, pin, n))
-            return true;
-        p = e ? e + 1 : NULL;
-    }
-    return false;
-}
-
 /* The first failing step's line, for when no certificate was seen. */
 static int report_side_failure(const struct doctor_side *s)
 {
@@ -294,7 +281,7 @@ static int trust(struct cmd_ctx *ctx, const char *account, bool yes, bool replac
         printf(" is checked against ca_file or the system store.\n");
     }
     const char *newpin = pins.data;
-    bool changed = a->pin && !pin_listed(a->pin, ci.pin);
+    bool changed = a->pin && !doctor_pin_listed(a->pin, ci.pin);
     if (a->pin && !changed && trusted) {
         printf("This key is already pinned for account %s; nothing to do.\n", a->name);
         goto done;

@@ -15,11 +15,16 @@
 static int severity(int ex)
 {
     switch (ex) {
-    case EX_OK: return 0;
-    case EX_TEMPFAIL: return 1;
-    case EX_NOPERM: return 3;
-    case EX_CONFIG: return 4;
-    default: return 2;
+    case EX_OK:
+        return 0;
+    case EX_TEMPFAIL:
+        return 1;
+    case EX_NOPERM:
+        return 3;
+    case EX_CONFIG:
+        return 4;
+    default:
+        return 2;
     }
 }
 
@@ -136,8 +141,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
     tbuf_putc(&js, '[');
     bool tty = isatty(STDERR_FILENO);
     for (size_t i = 0; i < n; i++) {
-        const struct tern_account *acc =
-            nnames ? config_account(cfg, names[i]) : &cfg->accounts[i];
+        const struct tern_account *acc = nnames ? config_account(cfg, names[i]) : &cfg->accounts[i];
         struct progress prog = {.name = acc->name, .enabled = tty && !quiet && !json};
         clock_gettime(CLOCK_MONOTONIC, &prog.start);
         struct acct_hooks hooks = {
@@ -165,8 +169,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
             tbuf_puts(&js, "{\"name\":");
             put_json_str(&js, acc->name);
             tbuf_printf(&js, ",\"new\":%llu,\"deleted\":%llu,\"errors\":[",
-                        (unsigned long long)st.new_messages,
-                        (unsigned long long)st.deleted_server);
+                        (unsigned long long)st.new_messages, (unsigned long long)st.deleted_server);
             if (rc)
                 put_json_str(&js, msg);
             tbuf_puts(&js, "]}");

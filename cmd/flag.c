@@ -1,18 +1,19 @@
 /*
  * `tern flag ID... +seen|-seen|+flagged|-flagged|+answered|-answered`, and
- * what flag/move/delete/folders share: an account opened for changes
- * (account lock, index, driver on demand) and the queue-then-push step.
+ * what move/delete/folders share: an account opened for changes (account
+ * lock, index, driver on demand) and the queue-then-push step.
  *
- * Every change is first made in the local index (flags: at once, for the
- * user to see) and queued there (index_pending_add); then the driver's
- * push sends the queue. When the server cannot be reached the queue
- * stays, and the next `tern fetch` replays it. POP3 accounts keep flags
- * locally only: nothing is queued.
+ * Flags go through the account layer (account_set_flags): the index
+ * changes at once; IMAP accounts queue the change (index_pending_add) and
+ * push the queue; POP3 accounts rename the Maildir file. Moves and deletes
+ * are queued here and pushed through the driver's push slot. When the
+ * server cannot be reached the queue stays and the next `tern fetch`
+ * replays it.
  *
- * The lock is the account layer's (<data_dir>/lock, flock, never waits),
- * taken here the same way so a change never races a running fetch.
- * (When core/account grows account_index()/account_push(), this helper
- * becomes a thin wrapper over it.)
+ * cmd_mail_open takes the account layer's lock (<data_dir>/lock, flock,
+ * never waits) the same way, so a change never races a running fetch.
+ * (Once core/account offers push and list_folders for an acct_local, these
+ * helpers become thin wrappers over it.)
  */
 #include "cmd.h"
 #include "core/account/lib.h"
@@ -168,45 +169,6 @@ int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids)
     return EX_OK;
 }
 
-int cmd_mail_set_flags(struct cmd_mail *m, const int64_t *ids, size_t n, unsigned add, unsigned del)
-{
-    struct tern_err err = {0};
-    bool remote = (m->drv->caps & ACCT_CAP_FLAGS_REMOTE) != 0;
-    enum tern_rc rc = index_begin(m->ix, &err);
-    size_t queued = 0;
-    char arg[24];
-    for (size_t i = 0; i < n && !rc; i++) {
-        struct index_msg msg;
-        index_msg_init(&msg);
-        rc = index_msg_get(m->ix, ids[i], &msg, &err);
-        if (rc == TERN_ENOTFOUND) {
-            tern_err_clear(&err);
-            rc = tern_fail(&err, TERN_ENOTFOUND, "no message with ID %lld", (long long)ids[i]);
-        }
-        unsigned flags = (msg.flags | add) & ~del;
-        if (!rc && flags != msg.flags)
-            rc = index_msg_set_flags(m->ix, ids[i], flags, NULL, &err);
-        if (!rc && remote && add) {
-            snprintf(arg, sizeof arg, "%u", add);
-            rc = index_pending_add(m->ix, ids[i], INDEX_OP_FLAG_ADD, arg, NULL, &err);
-            queued++;
-        }
-        if (!rc && remote && del) {
-            snprintf(arg, sizeof arg, "%u", del);
-            rc = index_pending_add(m->ix, ids[i], INDEX_OP_FLAG_DEL, arg, NULL, &err);
-            queued++;
-        }
-        index_msg_clear(&msg);
-    }
-    if (!rc)
-        rc = index_commit(m->ix, &err);
-    if (rc) {
-        index_rollback(m->ix);
-        return fail(m, &err);
-    }
-    return cmd_mail_push(m, queued);
-}
-
 static bool parse_op(const char *a, unsigned *add, unsigned *del)
 {
     static const struct {
@@ -231,6 +193,41 @@ static bool parse_op(const char *a, unsigned *add, unsigned *del)
         }
     }
     return false;
+}
+
+/* The account layer's account_set_flags: the index at once, then IMAP
+ * queue + push, or (POP3) the Maildir file renamed to its new flags. */
+static int flag_via_account(struct cmd_ctx *ctx, const char *account, const int64_t *ids, size_t n,
+                            unsigned add, unsigned del)
+{
+    int ex = cmd_load_config(ctx);
+    if (ex)
+        return ex;
+    const struct tern_account *acc = config_account(ctx->cfg, account);
+    if (!acc)
+        return account ? cmd_usage("flag", "no account named '%s'", account)
+                       : cmd_usage("flag", "no account configured");
+    struct cmd_mail m = {.acc = acc, .ctx = ctx, .lock_fd = -1};
+    struct tern_err err = {0}, note = {0};
+    if (conn_global_init(&err))
+        return cmd_report(&err);
+    struct acct_hooks hooks = {.trace = ctx->debug ? cmd_trace : NULL};
+    struct acct_local *al = NULL;
+    enum tern_rc rc = acct_local_open(acc, &hooks, &al, &err);
+    if (!rc)
+        rc = account_set_flags(al, ids, n, add, del, &note, &err);
+    acct_local_close(&al);
+    conn_global_cleanup();
+    if (rc)
+        return fail(&m, &err);
+    if (note.rc && !ctx->quiet) {
+        fputs("tern: ", stderr);
+        cmd_print_safe(stderr, acc->name);
+        fputs(": offline (", stderr);
+        cmd_print_safe(stderr, note.msg[0] ? note.msg : tern_rc_str(note.rc));
+        fputs("); the change is queued for the next fetch\n", stderr);
+    }
+    return EX_OK;
 }
 
 int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv)
@@ -268,11 +265,8 @@ int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv)
         ex = cmd_usage("flag", "need at least one message ID and one flag change");
     if (!ex)
         ex = cmd_mail_ids("flag", idargs, nid, ids);
-    struct cmd_mail m;
-    if (!ex && !(ex = cmd_mail_open(ctx, account, &m))) {
-        ex = cmd_mail_set_flags(&m, ids, nid, add, del);
-        cmd_mail_close(&m);
-    }
+    if (!ex)
+        ex = flag_via_account(ctx, account, ids, nid, add, del);
     free(ids);
     free(idargs);
     return ex;

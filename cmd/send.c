@@ -177,22 +177,16 @@ static bool compose_mode(const struct send_args *a)
 static int read_all(int fd, const char *what, struct tbuf *out)
 {
     tbuf_init(out, COMPOSE_MSG_MAX);
-    char chunk[65536];
-    for (;;) {
-        ssize_t got = read(fd, chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            fprintf(stderr, "tern: cannot read %s: %s\n", what, strerror(errno));
-            return EX_IOERR;
-        }
-        if (got == 0)
-            return EX_OK;
-        if (tbuf_append(out, chunk, (size_t)got)) {
-            fprintf(stderr, "tern: %s is larger than %zu MiB\n", what, COMPOSE_MSG_MAX >> 20);
-            return EX_DATAERR;
-        }
+    enum tern_rc rc = tbuf_read_fd(out, fd);
+    if (rc == TERN_EIO) {
+        fprintf(stderr, "tern: cannot read %s: %s\n", what, strerror(errno));
+        return EX_IOERR;
     }
+    if (rc) {
+        fprintf(stderr, "tern: %s is larger than %zu MiB\n", what, COMPOSE_MSG_MAX >> 20);
+        return EX_DATAERR;
+    }
+    return EX_OK;
 }
 
 /* The account whose address is addr (case-insensitive), or NULL. */

@@ -200,16 +200,9 @@ static enum tern_rc write_file(const char *path, const char *data, size_t n, int
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
     if (fd < 0)
         return TERN_EIO;
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            return TERN_EIO;
-        }
-        off += (size_t)w;
+    if (!tern_write_all(fd, data, n)) {
+        close(fd);
+        return TERN_EIO;
     }
     if (fsync(fd) < 0 || close(fd) < 0)
         return TERN_EIO;
@@ -222,21 +215,7 @@ static enum tern_rc read_file(const char *path, struct tbuf *out)
     if (fd < 0)
         return errno == ENOENT ? TERN_ENOTFOUND : TERN_EIO;
     tbuf_reset(out);
-    char buf[65536];
-    enum tern_rc rc = TERN_OK;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = TERN_EIO;
-            break;
-        }
-        if (!n)
-            break;
-        if ((rc = tbuf_append(out, buf, (size_t)n)))
-            break;
-    }
+    enum tern_rc rc = tbuf_read_fd(out, fd);
     close(fd);
     return rc;
 }

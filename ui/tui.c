@@ -649,19 +649,7 @@ static int temp_input(const char *data, size_t n)
     int fd = p.data ? mkostemp(p.data, O_CLOEXEC) : -1;
     if (fd >= 0) {
         unlink(p.data);
-        size_t off = 0;
-        while (off < n) {
-            ssize_t w = write(fd, data + off, n - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                close(fd);
-                fd = -1;
-                break;
-            }
-            off += (size_t)w;
-        }
-        if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0) {
+        if (!tern_write_all(fd, data, n) || lseek(fd, 0, SEEK_SET) < 0) {
             close(fd);
             fd = -1;
         }
@@ -740,29 +728,32 @@ void ui_pipe(struct ui *u, const char *data, size_t n)
     free(cmd);
 }
 
-static void pipe_message(struct ui *u)
+/* The current row with its message loaded into u->msg and u->raw, or NULL
+ * (no row, or the reason it could not be loaded is in the status line). */
+static struct ui_row *current_loaded(struct ui *u)
 {
     struct ui_row *r = ui_current(u);
     if (!r)
-        return;
+        return NULL;
     struct tern_err err = {0};
     if (ui_load_message(u, r->id, &err)) {
         ui_set_status(u, true, "%s", err.msg);
-        return;
+        return NULL;
     }
-    ui_pipe(u, u->raw.data ? u->raw.data : "", u->raw.len);
+    return r;
+}
+
+static void pipe_message(struct ui *u)
+{
+    if (current_loaded(u))
+        ui_pipe(u, u->raw.data ? u->raw.data : "", u->raw.len);
 }
 
 static void open_attachments(struct ui *u)
 {
-    struct ui_row *r = ui_current(u);
+    struct ui_row *r = current_loaded(u);
     if (!r)
         return;
-    struct tern_err err = {0};
-    if (ui_load_message(u, r->id, &err)) {
-        ui_set_status(u, true, "%s", err.msg);
-        return;
-    }
     u->acur = u->atop = 0;
     u->attach_return = u->scr == UI_SCR_PAGER && u->pager_id == r->id ? UI_SCR_PAGER : UI_SCR_INDEX;
     u->scr = UI_SCR_ATTACH;

@@ -146,6 +146,14 @@ static enum tern_rc lock_account(struct ui_worker *w, struct tern_err *err)
     return TERN_OK;
 }
 
+/* The account locked and its index open: what a job that changes messages
+ * needs first. */
+static enum tern_rc lock_and_open(struct ui_worker *w, struct tern_err *err)
+{
+    enum tern_rc rc = lock_account(w, err);
+    return rc ? rc : open_index(w, err);
+}
+
 static void session_close(struct ui_worker *w)
 {
     if (w->state && w->drv && w->drv->close) {
@@ -252,23 +260,11 @@ enum tern_rc ui_read_body(const struct tern_account *a, const char *body_path, s
         return tern_fail(err, TERN_EDATA, "message larger than %zu MiB", UI_MSG_MAX >> 20);
     }
     tbuf_reset(out);
-    char buf[65536];
-    enum tern_rc rc = TERN_OK;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = tern_fail(err, TERN_EIO, "reading %s: %s", body_path, strerror(errno));
-            break;
-        }
-        if (n == 0)
-            break;
-        if ((rc = tbuf_append(out, buf, (size_t)n))) {
-            rc = tern_fail(err, rc == TERN_EPROTO ? TERN_EDATA : rc, "message too large");
-            break;
-        }
-    }
+    enum tern_rc rc = tbuf_read_fd(out, fd);
+    if (rc == TERN_EIO)
+        rc = tern_fail(err, TERN_EIO, "reading %s: %s", body_path, strerror(errno));
+    else if (rc)
+        rc = tern_fail(err, rc == TERN_EPROTO ? TERN_EDATA : rc, "message too large");
     close(fd);
     return rc;
 }
@@ -378,9 +374,7 @@ static enum tern_rc set_one(struct ui_worker *w, int64_t id, unsigned flags, str
 static void job_flags(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
 {
     struct tern_err err = {0};
-    enum tern_rc rc = lock_account(w, &err);
-    if (!rc)
-        rc = open_index(w, &err);
+    enum tern_rc rc = lock_and_open(w, &err);
     for (size_t i = 0; i < j->nids && !rc; i++)
         rc = set_one(w, j->ids[i], j->flags[i], &err);
     r->rc = rc;
@@ -391,9 +385,7 @@ static void job_flags(struct ui_worker *w, struct ui_job *j, struct ui_result *r
 static void job_purge(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
 {
     struct tern_err err = {0};
-    enum tern_rc rc = lock_account(w, &err);
-    if (!rc)
-        rc = open_index(w, &err);
+    enum tern_rc rc = lock_and_open(w, &err);
     size_t done = 0;
     for (size_t i = 0; i < j->nids && !rc; i++) {
         int64_t id = j->ids[i];
@@ -513,9 +505,7 @@ static enum tern_rc move_local(struct ui_worker *w, int64_t id, int64_t fid, con
 static void job_move(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
 {
     struct tern_err err = {0};
-    enum tern_rc rc = lock_account(w, &err);
-    if (!rc)
-        rc = open_index(w, &err);
+    enum tern_rc rc = lock_and_open(w, &err);
     int64_t fid = 0;
     if (!rc && local_flags(w))
         rc = index_folder_get_or_create(w->ix, j->arg, NULL, &fid, &err);

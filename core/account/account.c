@@ -29,7 +29,9 @@ enum tern_rc acct_driver_for(const struct tern_account *cfg, const struct acct_d
 {
     *out = NULL;
     switch (cfg->incoming) {
-    case INCOMING_POP3: *out = &pop3_driver; return TERN_OK;
+    case INCOMING_POP3:
+        *out = &pop3_driver;
+        return TERN_OK;
     case INCOMING_IMAP:
 #ifdef TERN_HAVE_IMAP
         *out = &imap_driver;
@@ -80,8 +82,8 @@ static enum tern_rc take_lock(const char *data_dir, int *fd, struct tern_err *er
         return tern_fail(err, TERN_ENOMEM, "out of memory");
     *fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (*fd < 0) {
-        enum tern_rc rc = tern_fail(err, TERN_EIO, "cannot open %s: %s", path.data,
-                                    strerror(errno));
+        enum tern_rc rc =
+            tern_fail(err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
         tbuf_free(&path);
         return rc;
     }
@@ -94,8 +96,7 @@ static enum tern_rc take_lock(const char *data_dir, int *fd, struct tern_err *er
         *fd = -1;
         enum tern_rc rc =
             e == EWOULDBLOCK
-                ? tern_fail(err, TERN_ELOCKED, "another tern is using this account (%s)",
-                            path.data)
+                ? tern_fail(err, TERN_ELOCKED, "another tern is using this account (%s)", path.data)
                 : tern_fail(err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(e));
         tbuf_free(&path);
         return rc;
@@ -130,7 +131,8 @@ enum tern_rc account_open(const struct tern_account *cfg, const struct acct_hook
         rc = tern_fail(err, TERN_ECONFIG, "account %s has no data directory", cfg->name);
         goto fail;
     }
-    if ((rc = acct_mkdir_p(cfg->data_dir, err)) || (rc = take_lock(cfg->data_dir, &a->lock_fd, err)))
+    if ((rc = acct_mkdir_p(cfg->data_dir, err)) ||
+        (rc = take_lock(cfg->data_dir, &a->lock_fd, err)))
         goto fail;
     if ((rc = index_open_dir(cfg->data_dir, 0, &a->index, err)))
         goto fail;
@@ -154,8 +156,7 @@ fail:
     return rc;
 }
 
-enum tern_rc account_sync(struct account *a, struct acct_sync_stats *stats,
-                          struct tern_err *err)
+enum tern_rc account_sync(struct account *a, struct acct_sync_stats *stats, struct tern_err *err)
 {
     if (!a->drv->sync)
         return tern_fail(err, TERN_ENOTSUP, "driver %s cannot sync", a->drv->name);

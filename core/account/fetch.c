@@ -10,13 +10,11 @@ static void log_result(const struct tern_account *cfg, const struct acct_sync_st
     char line[TERN_ERR_MSG_MAX + 128];
     if (rc == TERN_OK)
         tern_snprintf(line, sizeof line, "fetch ok: %llu new, %llu deleted from server",
-                      (unsigned long long)st->new_messages,
-                      (unsigned long long)st->deleted_server);
+                      (unsigned long long)st->new_messages, (unsigned long long)st->deleted_server);
     else
         snprintf(line, sizeof line, "fetch failed (%s): %s; %llu new, %llu deleted from server",
                  tern_rc_str(rc), err && err->msg[0] ? err->msg : tern_rc_str(rc),
-                 (unsigned long long)st->new_messages,
-                 (unsigned long long)st->deleted_server);
+                 (unsigned long long)st->new_messages, (unsigned long long)st->deleted_server);
     /* The log is a convenience: failing to write it does not fail the
      * fetch. */
     acct_log_append(cfg->data_dir, line, NULL);

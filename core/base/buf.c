@@ -99,3 +99,25 @@ char *tbuf_steal(struct tbuf *b)
     b->cap = 0;
     return p;
 }
+
+void tbuf_stage_init(struct tbuf_stage *s, struct tbuf *out)
+{
+    s->out = out;
+    s->rc = TERN_OK;
+    s->len = 0;
+}
+
+void tbuf_stage_flush(struct tbuf_stage *s)
+{
+    if (s->rc == TERN_OK)
+        s->rc = tbuf_append(s->out, s->buf, s->len);
+    s->len = 0;
+}
+
+enum tern_rc tbuf_stage_done(struct tbuf_stage *s)
+{
+    tbuf_stage_flush(s);
+    if (s->rc == TERN_OK)
+        s->rc = tbuf_append(s->out, "", 0);
+    return s->rc;
+}

@@ -3,8 +3,12 @@
  * growable buffer and small string helpers. Nothing here prints or exits.
  *
  *   err.c   struct tern_err: one error code plus one line of text, set once
- *   buf.c   struct tbuf: a byte buffer with a hard ceiling (hostile input)
- *   str.c   bounded number parsing, CR/LF/NUL checks, safe snprintf
+ *   buf.c   struct tbuf: a byte buffer with a hard ceiling (hostile input);
+ *           struct tbuf_stage, which batches small appends to one
+ *   io.c    a whole file descriptor into a tbuf, a whole buffer to one
+ *   str.c   bounded number parsing, CR/LF/NUL checks, safe snprintf, one
+ *           UTF-8 sequence
+ *   lib.h   also base64 digits (inline; shared by codec, charset, conn)
  *
  * Ownership rule for all of core/: the caller owns what it passes in and the
  * callee keeps nothing after it returns, unless a comment says otherwise.
@@ -16,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define TERN_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -88,6 +93,55 @@ enum tern_rc tbuf_printf(struct tbuf *b, const char *fmt, ...) TERN_PRINTF(2, 3)
 /* Hand the data to the caller (who frees it); b is left empty. */
 char *tbuf_steal(struct tbuf *b);
 
+/* Output staged in a local buffer so writers that produce a byte or a few
+ * at a time do not pay a tbuf_append each; the first failure sticks in rc
+ * and later output is dropped. On failure out may hold part of the result. */
+struct tbuf_stage {
+    struct tbuf *out;
+    enum tern_rc rc;
+    size_t len;
+    char buf[2048];
+};
+
+void tbuf_stage_init(struct tbuf_stage *s, struct tbuf *out);
+void tbuf_stage_flush(struct tbuf_stage *s); /* append what is staged to out */
+/* Flush and make out->data a string even when nothing was added; s->rc. */
+enum tern_rc tbuf_stage_done(struct tbuf_stage *s);
+
+/* The two calls made per byte or per few bytes are inline: as calls into
+ * another library they cost base64 encoding four fifths of its speed. */
+static inline void tbuf_stage_putc(struct tbuf_stage *s, char c)
+{
+    if (s->len == sizeof s->buf)
+        tbuf_stage_flush(s);
+    s->buf[s->len++] = c;
+}
+
+static inline void tbuf_stage_put(struct tbuf_stage *s, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (n > sizeof s->buf - s->len) {
+        tbuf_stage_flush(s);
+        if (n > sizeof s->buf) { /* too big to stage: straight through */
+            if (s->rc == TERN_OK)
+                s->rc = tbuf_append(s->out, p, n);
+            return;
+        }
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+/* Append everything read from fd until end of file (EINTR retried).
+ * TERN_EIO with errno kept when a read fails; tbuf_append's code
+ * (TERN_EPROTO at b's ceiling, TERN_ENOMEM) when b cannot take more. What
+ * was read before a failure stays in b. */
+enum tern_rc tbuf_read_fd(struct tbuf *b, int fd);
+/* Write all of p[0..n) to fd (EINTR retried). False when a write fails or
+ * writes nothing; errno is then what write left. */
+bool tern_write_all(int fd, const void *p, size_t n);
+
 /* Parse a decimal number made only of digits (no sign, no space) from
  * s[0..n) into *out; fails on empty input, any non-digit or a value above
  * max. The bounded parser for every number that comes from outside. */
@@ -105,5 +159,54 @@ int tern_strcasecmp(const char *a, const char *b);
 int tern_strncasecmp(const char *a, const char *b, size_t n);
 /* Overwrite a secret before freeing it; NULL is fine. */
 void tern_free_secret(char *s);
+
+/* Length (2..4) of the valid multi-byte UTF-8 sequence at s[0..n), with its
+ * code point in *cp; 0 when there is none there (ASCII or a stray byte,
+ * overlong, surrogate, above U+10FFFF, truncated). For layers that must
+ * not depend on core/charset for one check. */
+size_t tern_utf8_seq(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Base64 digits. `c63` is the last digit of the alphabet: '/' in RFC 4648
+ * base64, ',' in the modified UTF-7 of IMAP folder names (RFC 3501).
+ * Inline: they run once per byte of every attachment. */
+
+/* Value 0..63 of digit c, or -1 for a non-digit. */
+static inline int tern_base64_value(unsigned char c, char c63)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == (unsigned char)c63)
+        return 63;
+    return -1;
+}
+
+/* The low 6 bits of v as a digit. */
+static inline char tern_base64_digit(unsigned v, char c63)
+{
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    v &= 63;
+    return v < 63 || c63 == '/' ? std[v] : c63;
+}
+
+/* The four base64 characters ('/' alphabet, '=' padding) for the
+ * min(n, 3) bytes at p; n must be > 0. */
+static inline void tern_base64_quantum(const unsigned char *p, size_t n, char q[4])
+{
+    uint32_t v = (uint32_t)p[0] << 16;
+    if (n > 1)
+        v |= (uint32_t)p[1] << 8;
+    if (n > 2)
+        v |= p[2];
+    q[0] = tern_base64_digit(v >> 18, '/');
+    q[1] = tern_base64_digit(v >> 12, '/');
+    q[2] = n > 1 ? tern_base64_digit(v >> 6, '/') : '=';
+    q[3] = n > 2 ? tern_base64_digit(v, '/') : '=';
+}
 
 #endif

@@ -79,3 +79,33 @@ void tern_free_secret(char *s)
     explicit_bzero(s, strlen(s));
     free(s);
 }
+
+size_t tern_utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t v;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        v = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        v = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        v = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3fu);
+    }
+    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+        (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}

@@ -273,26 +273,23 @@ static const uint16_t cp1252_high[32] = {
 
 enum tern_rc cs_put_cp1252(const char *in, size_t n, struct tbuf *out)
 {
-    struct cs_emit e;
-    cs_emit_init(&e, out);
+    struct tbuf_stage e;
+    tbuf_stage_init(&e, out);
     size_t run = 0; /* start of the pending ASCII run */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c < 0x80)
             continue;
-        cs_emit(&e, in + run, i - run);
+        tbuf_stage_put(&e, in + run, i - run);
         run = i + 1;
         uint32_t cp = c >= 0xA0 ? c : cp1252_high[c - 0x80];
         if (cp == 0)
             cp = 0xFFFD;
         char b[4];
-        cs_emit(&e, b, cs_utf8_encode(cp, b));
+        tbuf_stage_put(&e, b, cs_utf8_encode(cp, b));
     }
-    cs_emit(&e, in + run, n - run);
-    cs_emit_flush(&e);
-    if (e.rc == TERN_OK)
-        e.rc = tbuf_append(out, "", 0); /* data is a string even when n == 0 */
-    return e.rc;
+    tbuf_stage_put(&e, in + run, n - run);
+    return tbuf_stage_done(&e);
 }
 
 static enum tern_rc put_guess(const char *in, size_t n, struct tbuf *out)
@@ -353,24 +350,24 @@ static iconv_t cache_get(struct charset_cache *c, const char *name)
 
 /* Append iconv's output, defensively repaired: whatever a converter emits,
  * callers get valid UTF-8. */
-static void put_converted(struct cs_emit *e, const char *p, size_t n)
+static void put_converted(struct tbuf_stage *e, const char *p, size_t n)
 {
     if (utf8_valid(p, n)) {
-        cs_emit(e, p, n);
+        tbuf_stage_put(e, p, n);
         return;
     }
-    cs_emit_flush(e);
+    tbuf_stage_flush(e);
     if (e->rc == TERN_OK)
         e->rc = utf8_sanitize(p, n, e->out);
 }
 
 static enum tern_rc run_iconv(iconv_t cd, unsigned unit, const char *in, size_t n, struct tbuf *out)
 {
-    struct cs_emit e;
+    struct tbuf_stage e;
     char chunk[4096];
     char *ip = (char *)in; /* iconv's prototype lacks const; it only reads */
     size_t il = n;
-    cs_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     iconv(cd, NULL, NULL, NULL, NULL); /* initial shift state, also for a cached cd */
     while (il > 0 && e.rc == TERN_OK) {
         char *op = chunk;
@@ -380,7 +377,7 @@ static enum tern_rc run_iconv(iconv_t cd, unsigned unit, const char *in, size_t 
         put_converted(&e, chunk, (size_t)(op - chunk));
         if (r != (size_t)-1 || err == E2BIG)
             continue;
-        cs_emit(&e, CS_REPL, CS_REPL_LEN);
+        tbuf_stage_put(&e, CS_REPL, CS_REPL_LEN);
         if (err == EILSEQ) { /* skip the bad unit, convert the rest */
             size_t skip = unit < il ? unit : il;
             ip += skip;
@@ -395,10 +392,7 @@ static enum tern_rc run_iconv(iconv_t cd, unsigned unit, const char *in, size_t 
     size_t ol = sizeof chunk;
     iconv(cd, NULL, NULL, &op, &ol);
     put_converted(&e, chunk, (size_t)(op - chunk));
-    cs_emit_flush(&e);
-    if (e.rc == TERN_OK)
-        e.rc = tbuf_append(out, "", 0);
-    return e.rc;
+    return tbuf_stage_done(&e);
 }
 
 enum tern_rc charset_to_utf8_cached(struct charset_cache *c, const char *charset, const char *in,

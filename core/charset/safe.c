@@ -112,9 +112,9 @@ enum tern_rc safe_text(const char *in, size_t n, unsigned flags, struct tbuf *ou
 {
     const char *ph = (flags & SAFE_ASCII) ? "?" : CS_REPL;
     size_t phl = (flags & SAFE_ASCII) ? 1 : CS_REPL_LEN;
-    struct cs_emit e;
+    struct tbuf_stage e;
     size_t i = 0, run = 0; /* in[run..i) is safe text not yet emitted */
-    cs_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     if (!in) {
         in = "";
         n = 0;
@@ -154,16 +154,13 @@ enum tern_rc safe_text(const char *in, size_t n, unsigned flags, struct tbuf *ou
             repl = 1;
             take = 2;
         }
-        cs_emit(&e, in + run, i - run);
-        cs_emit(&e, rep, repl);
+        tbuf_stage_put(&e, in + run, i - run);
+        tbuf_stage_put(&e, rep, repl);
         i += take;
         run = i;
     }
-    cs_emit(&e, in + run, i - run);
-    cs_emit_flush(&e);
-    if (e.rc == TERN_OK)
-        e.rc = tbuf_append(out, "", 0);
-    return e.rc;
+    tbuf_stage_put(&e, in + run, i - run);
+    return tbuf_stage_done(&e);
 }
 
 char *safe_text_dup(const char *in, size_t n, unsigned flags)
@@ -180,14 +177,14 @@ char *safe_text_dup(const char *in, size_t n, unsigned flags)
 enum tern_rc json_put_string(struct tbuf *out, const char *in, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    struct cs_emit e;
+    struct tbuf_stage e;
     size_t i = 0, run = 0;
-    cs_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     if (!in) {
         in = "";
         n = 0;
     }
-    cs_emit_c(&e, '"');
+    tbuf_stage_putc(&e, '"');
     while (i < n) {
         unsigned char c = (unsigned char)in[i];
         if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
@@ -204,46 +201,46 @@ enum tern_rc json_put_string(struct tbuf *out, const char *in, size_t n)
                 continue;
             }
         }
-        cs_emit(&e, in + run, i - run);
+        tbuf_stage_put(&e, in + run, i - run);
         i += len;
         run = i;
         char esc[6] = {'\\', 'u', '0', '0', '0', '0'};
         switch (cp) {
         case '"':
-            cs_emit(&e, "\\\"", 2);
+            tbuf_stage_put(&e, "\\\"", 2);
             continue;
         case '\\':
-            cs_emit(&e, "\\\\", 2);
+            tbuf_stage_put(&e, "\\\\", 2);
             continue;
         case '\b':
-            cs_emit(&e, "\\b", 2);
+            tbuf_stage_put(&e, "\\b", 2);
             continue;
         case '\f':
-            cs_emit(&e, "\\f", 2);
+            tbuf_stage_put(&e, "\\f", 2);
             continue;
         case '\n':
-            cs_emit(&e, "\\n", 2);
+            tbuf_stage_put(&e, "\\n", 2);
             continue;
         case '\r':
-            cs_emit(&e, "\\r", 2);
+            tbuf_stage_put(&e, "\\r", 2);
             continue;
         case '\t':
-            cs_emit(&e, "\\t", 2);
+            tbuf_stage_put(&e, "\\t", 2);
             continue;
         case 0xFFFD: /* only the invalid byte reaches here */
-            cs_emit(&e, CS_REPL, CS_REPL_LEN);
+            tbuf_stage_put(&e, CS_REPL, CS_REPL_LEN);
             continue;
         default:
             esc[2] = hex[(cp >> 12) & 0xF];
             esc[3] = hex[(cp >> 8) & 0xF];
             esc[4] = hex[(cp >> 4) & 0xF];
             esc[5] = hex[cp & 0xF];
-            cs_emit(&e, esc, sizeof esc);
+            tbuf_stage_put(&e, esc, sizeof esc);
             continue;
         }
     }
-    cs_emit(&e, in + run, i - run);
-    cs_emit_c(&e, '"');
-    cs_emit_flush(&e);
+    tbuf_stage_put(&e, in + run, i - run);
+    tbuf_stage_putc(&e, '"');
+    tbuf_stage_flush(&e);
     return e.rc;
 }

@@ -5,40 +5,30 @@
  * strictness (what counts as malformed) is ours and tested. */
 #include "private.h"
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int b64_value(unsigned char c)
+/* A malformed name: keep what was decoded so far (out may hold part of
+ * the result) and report TERN_EDATA unless out itself failed first. */
+static enum tern_rc malformed(struct tbuf_stage *e)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == ',')
-        return 63;
-    return -1;
+    tbuf_stage_flush(e);
+    return e->rc != TERN_OK ? e->rc : TERN_EDATA;
 }
 
 enum tern_rc utf7imap_decode(const char *in, size_t n, struct tbuf *out)
 {
-    struct cs_emit e;
+    struct tbuf_stage e;
     size_t i = 0;
-    cs_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     while (i < n) {
         unsigned char c = (unsigned char)in[i];
         if (c < 0x20 || c > 0x7E)
             goto bad;
         i++;
         if (c != '&') {
-            cs_emit_c(&e, (char)c);
+            tbuf_stage_putc(&e, (char)c);
             continue;
         }
         if (i < n && in[i] == '-') { /* "&-" is "&" */
-            cs_emit_c(&e, '&');
+            tbuf_stage_putc(&e, '&');
             i++;
             continue;
         }
@@ -49,7 +39,7 @@ enum tern_rc utf7imap_decode(const char *in, size_t n, struct tbuf *out)
                 goto bad; /* unterminated */
             if (in[i] == '-')
                 break;
-            int v = b64_value((unsigned char)in[i++]);
+            int v = tern_base64_value((unsigned char)in[i++], ',');
             if (v < 0)
                 goto bad;
             bits = (bits << 6) | (uint32_t)v;
@@ -76,7 +66,7 @@ enum tern_rc utf7imap_decode(const char *in, size_t n, struct tbuf *out)
             if (cp == 0 || (cp >= 0x20 && cp <= 0x7E))
                 goto bad; /* printable ASCII must be written directly */
             char b[4];
-            cs_emit(&e, b, cs_utf8_encode(cp, b));
+            tbuf_stage_put(&e, b, cs_utf8_encode(cp, b));
         }
         i++; /* the '-' */
         /* What is left is padding: fewer than 6 bits, all zero. A run of
@@ -84,17 +74,13 @@ enum tern_rc utf7imap_decode(const char *in, size_t n, struct tbuf *out)
         if (nbits >= 6 || bits != 0 || high)
             goto bad;
     }
-    cs_emit_flush(&e);
-    if (e.rc == TERN_OK)
-        e.rc = tbuf_append(out, "", 0);
-    return e.rc;
+    return tbuf_stage_done(&e);
 bad:
-    cs_emit_flush(&e);
-    return e.rc != TERN_OK ? e.rc : TERN_EDATA;
+    return malformed(&e);
 }
 
 struct b64w {
-    struct cs_emit *e;
+    struct tbuf_stage *e;
     uint32_t bits;
     unsigned nbits;
 };
@@ -105,7 +91,7 @@ static void b64w_unit(struct b64w *w, uint32_t unit)
     w->nbits += 16;
     while (w->nbits >= 6) {
         w->nbits -= 6;
-        cs_emit_c(w->e, b64_alphabet[(w->bits >> w->nbits) & 0x3F]);
+        tbuf_stage_putc(w->e, tern_base64_digit(w->bits >> w->nbits, ','));
     }
     w->bits &= (1u << w->nbits) - 1;
 }
@@ -113,19 +99,19 @@ static void b64w_unit(struct b64w *w, uint32_t unit)
 static void b64w_close(struct b64w *w)
 {
     if (w->nbits)
-        cs_emit_c(w->e, b64_alphabet[(w->bits << (6 - w->nbits)) & 0x3F]);
-    cs_emit_c(w->e, '-');
+        tbuf_stage_putc(w->e, tern_base64_digit(w->bits << (6 - w->nbits), ','));
+    tbuf_stage_putc(w->e, '-');
     w->bits = 0;
     w->nbits = 0;
 }
 
 enum tern_rc utf7imap_encode(const char *in, size_t n, struct tbuf *out)
 {
-    struct cs_emit e;
+    struct tbuf_stage e;
     struct b64w w = {&e, 0, 0};
     bool shifted = false;
     size_t i = 0;
-    cs_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     while (i < n) {
         uint32_t cp;
         size_t len = utf8_decode(in + i, n - i, &cp);
@@ -138,13 +124,13 @@ enum tern_rc utf7imap_encode(const char *in, size_t n, struct tbuf *out)
                 shifted = false;
             }
             if (cp == '&')
-                cs_emit(&e, "&-", 2);
+                tbuf_stage_put(&e, "&-", 2);
             else
-                cs_emit_c(&e, (char)cp);
+                tbuf_stage_putc(&e, (char)cp);
             continue;
         }
         if (!shifted) {
-            cs_emit_c(&e, '&');
+            tbuf_stage_putc(&e, '&');
             shifted = true;
         }
         if (cp >= 0x10000) {
@@ -156,11 +142,7 @@ enum tern_rc utf7imap_encode(const char *in, size_t n, struct tbuf *out)
     }
     if (shifted)
         b64w_close(&w);
-    cs_emit_flush(&e);
-    if (e.rc == TERN_OK)
-        e.rc = tbuf_append(out, "", 0);
-    return e.rc;
+    return tbuf_stage_done(&e);
 bad:
-    cs_emit_flush(&e);
-    return e.rc != TERN_OK ? e.rc : TERN_EDATA;
+    return malformed(&e);
 }

@@ -164,35 +164,3 @@ size_t utf8_width(const char *s, size_t n)
     }
     return w;
 }
-
-/* ---- the small output stager used across this module ---- */
-
-void cs_emit_init(struct cs_emit *e, struct tbuf *out)
-{
-    e->out = out;
-    e->rc = TERN_OK;
-    e->len = 0;
-}
-
-void cs_emit_flush(struct cs_emit *e)
-{
-    if (e->rc == TERN_OK)
-        e->rc = tbuf_append(e->out, e->buf, e->len);
-    e->len = 0;
-}
-
-void cs_emit(struct cs_emit *e, const char *p, size_t n)
-{
-    if (n == 0)
-        return;
-    if (n > sizeof e->buf - e->len) {
-        cs_emit_flush(e);
-        if (n > sizeof e->buf) {
-            if (e->rc == TERN_OK)
-                e->rc = tbuf_append(e->out, p, n);
-            return;
-        }
-    }
-    memcpy(e->buf + e->len, p, n);
-    e->len += n;
-}

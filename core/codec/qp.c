@@ -20,16 +20,16 @@ static size_t line_break_end(const char *in, size_t n, size_t i)
 
 enum tern_rc qp_decode(const char *in, size_t n, struct tbuf *out)
 {
-    struct cd_emit e;
+    struct tbuf_stage e;
     size_t i = 0;
-    cd_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     while (i < n) {
         unsigned char c = (unsigned char)in[i];
         if (c == '=') {
             int hi = i + 2 < n ? cd_hex((unsigned char)in[i + 1]) : -1;
             int lo = i + 2 < n ? cd_hex((unsigned char)in[i + 2]) : -1;
             if (hi >= 0 && lo >= 0) {
-                cd_emit_c(&e, (char)(hi << 4 | lo));
+                tbuf_stage_putc(&e, (char)(hi << 4 | lo));
                 i += 3;
                 continue;
             }
@@ -47,7 +47,7 @@ enum tern_rc qp_decode(const char *in, size_t n, struct tbuf *out)
                 i = n;
                 continue;
             }
-            cd_emit_c(&e, '='); /* a bad escape stays as written */
+            tbuf_stage_putc(&e, '='); /* a bad escape stays as written */
             i++;
             continue;
         }
@@ -61,34 +61,34 @@ enum tern_rc qp_decode(const char *in, size_t n, struct tbuf *out)
                 i = j;
                 continue;
             }
-            cd_emit(&e, in + i, j - i);
+            tbuf_stage_put(&e, in + i, j - i);
             i = j;
             continue;
         }
-        cd_emit_c(&e, (char)c);
+        tbuf_stage_putc(&e, (char)c);
         i++;
     }
-    return cd_emit_done(&e);
+    return tbuf_stage_done(&e);
 }
 
 enum tern_rc cd_q_decode(const char *in, size_t n, struct tbuf *out)
 {
-    struct cd_emit e;
-    cd_emit_init(&e, out);
+    struct tbuf_stage e;
+    tbuf_stage_init(&e, out);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c == '_') {
-            cd_emit_c(&e, ' ');
+            tbuf_stage_putc(&e, ' ');
         } else if (c == '=' && i + 2 < n && cd_hex((unsigned char)in[i + 1]) >= 0 &&
                    cd_hex((unsigned char)in[i + 2]) >= 0) {
-            cd_emit_c(&e, (char)(cd_hex((unsigned char)in[i + 1]) << 4 |
-                                 cd_hex((unsigned char)in[i + 2])));
+            tbuf_stage_putc(&e, (char)(cd_hex((unsigned char)in[i + 1]) << 4 |
+                                       cd_hex((unsigned char)in[i + 2])));
             i += 2;
         } else {
-            cd_emit_c(&e, (char)c);
+            tbuf_stage_putc(&e, (char)c);
         }
     }
-    return cd_emit_done(&e);
+    return tbuf_stage_done(&e);
 }
 
 /* Longest encoded line: RFC 2045 6.7 rule 5. */
@@ -97,14 +97,14 @@ enum tern_rc cd_q_decode(const char *in, size_t n, struct tbuf *out)
 enum tern_rc qp_encode(const char *in, size_t n, struct tbuf *out)
 {
     static const char hex[] = "0123456789ABCDEF";
-    struct cd_emit e;
+    struct tbuf_stage e;
     size_t col = 0, i = 0;
-    cd_emit_init(&e, out);
+    tbuf_stage_init(&e, out);
     while (i < n) {
         unsigned char c = (unsigned char)in[i];
         size_t k = line_break_end(in, n, i);
         if (k) {
-            cd_emit(&e, "\r\n", 2);
+            tbuf_stage_put(&e, "\r\n", 2);
             col = 0;
             i = k;
             continue;
@@ -122,18 +122,18 @@ enum tern_rc qp_encode(const char *in, size_t n, struct tbuf *out)
          * leave room for the "=" of a soft break. */
         size_t limit = line_end ? QP_LINE_MAX : QP_LINE_MAX - 1;
         if (col + tok > limit && col > 0) {
-            cd_emit(&e, "=\r\n", 3);
+            tbuf_stage_put(&e, "=\r\n", 3);
             col = 0;
             continue; /* look again: column 0 has its own rules */
         }
         if (enc) {
             char t[3] = {'=', hex[c >> 4], hex[c & 15]};
-            cd_emit(&e, t, 3);
+            tbuf_stage_put(&e, t, 3);
         } else {
-            cd_emit_c(&e, (char)c);
+            tbuf_stage_putc(&e, (char)c);
         }
         col += tok;
         i++;
     }
-    return cd_emit_done(&e);
+    return tbuf_stage_done(&e);
 }

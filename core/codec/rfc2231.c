@@ -25,19 +25,19 @@ enum tern_rc rfc2231_decode_segment(const char *in, size_t n, bool extended, con
         n = 0;
     if (!extended)
         return tbuf_append(raw_out, in ? in : "", n);
-    struct cd_emit e;
-    cd_emit_init(&e, raw_out);
+    struct tbuf_stage e;
+    tbuf_stage_init(&e, raw_out);
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
         if (in[i] == '%' && i + 2 < n && (hi = cd_hex((unsigned char)in[i + 1])) >= 0 &&
             (lo = cd_hex((unsigned char)in[i + 2])) >= 0) {
-            cd_emit_c(&e, (char)(hi << 4 | lo));
+            tbuf_stage_putc(&e, (char)(hi << 4 | lo));
             i += 2;
         } else {
-            cd_emit_c(&e, in[i]); /* a bad escape stays as written */
+            tbuf_stage_putc(&e, in[i]); /* a bad escape stays as written */
         }
     }
-    return cd_emit_done(&e);
+    return tbuf_stage_done(&e);
 }
 
 const char *rfc2231_split_charset(const char *in, size_t n, char *cs, size_t cs_size)

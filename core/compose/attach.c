@@ -34,30 +34,16 @@ enum tern_rc compose_read_file(const char *path, size_t max, struct tbuf *out, s
                          max >> 20);
     }
     tbuf_init(out, max);
-    char chunk[65536];
-    for (;;) {
-        ssize_t got = read(fd, chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            int e = errno;
-            close(fd);
-            tbuf_free(out);
-            return tern_fail(err, TERN_ENOTFOUND, "cannot read attachment '%s': %s", path,
-                             strerror(e));
-        }
-        if (got == 0)
-            break;
-        enum tern_rc rc = tbuf_append(out, chunk, (size_t)got);
-        if (rc) {
-            close(fd);
-            tbuf_free(out);
-            return tern_fail(err, rc == TERN_ENOMEM ? rc : TERN_EDATA,
-                             "attachment '%s' is too large", path);
-        }
-    }
+    enum tern_rc rc = tbuf_read_fd(out, fd);
+    int e = errno;
     close(fd);
-    return TERN_OK;
+    if (rc == TERN_OK)
+        return TERN_OK;
+    tbuf_free(out);
+    if (rc == TERN_EIO)
+        return tern_fail(err, TERN_ENOTFOUND, "cannot read attachment '%s': %s", path, strerror(e));
+    return tern_fail(err, rc == TERN_ENOMEM ? rc : TERN_EDATA, "attachment '%s' is too large",
+                     path);
 }
 
 /* A MIME type as libmagic or mime.types write it must be token/token

@@ -267,7 +267,7 @@ static enum tern_rc handle_key(struct parser *p, char *key, char *value)
                      key, p->acct ? "account " : "", section_label(p));
 }
 
-static bool valid_account_name(const char *s)
+bool config_account_name_ok(const char *s)
 {
     /* The name becomes a directory under the data dir and appears in
      * command lines: keep it to a safe alphabet. */
@@ -297,7 +297,7 @@ static enum tern_rc open_section(struct parser *p, char *hdr)
     if (strncmp(hdr, "account", 7) != 0 || (hdr[7] != ' ' && hdr[7] != '\t'))
         return perr(p, "unknown section [%s] (expected [general] or [account NAME])", hdr);
     char *name = unquote(trim(hdr + 7));
-    if (!valid_account_name(name))
+    if (!config_account_name_ok(name))
         return perr(p, "bad account name '%s' (letters, digits, . _ - @ + only)", name);
     for (size_t i = 0; i < p->cfg->naccounts; i++)
         if (!strcmp(p->cfg->accounts[i].name, name))

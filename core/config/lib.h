@@ -81,6 +81,11 @@ enum tern_rc config_parse(const char *name, const char *text, size_t n, bool pri
                           struct tern_config **out, struct tern_err *err);
 void config_free(struct tern_config **cfg);
 
+/* True when s may name an account: 1 to 64 of A-Z a-z 0-9 . _ - @ +, not
+ * starting with '.' or '-' (the parser's rule; `tern account add` asks
+ * again until a name passes it). */
+bool config_account_name_ok(const char *s);
+
 /* The account named `name`, or the default account when name is NULL;
  * NULL when not found. Borrowed from cfg. */
 const struct tern_account *config_account(const struct tern_config *cfg, const char *name);

@@ -55,23 +55,13 @@ static char *datum_str(gnutls_datum_t *d)
 
 static char *b64(const unsigned char *p, size_t n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t olen = 4 * ((n + 2) / 3);
     char *out = malloc(olen + 1);
     if (!out)
         return NULL;
     size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
+    for (size_t i = 0; i < n; i += 3, o += 4)
+        tern_base64_quantum(p + i, n - i, out + o);
     out[o] = '\0';
     return out;
 }

@@ -33,29 +33,9 @@ static size_t chomp(const char *s, size_t n)
  * control (U+0080..U+009F, which some terminals obey like ESC), or 0. */
 static size_t utf8_ok(const unsigned char *s, size_t n)
 {
-    size_t len;
     uint32_t cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1fu;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0fu;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+    size_t len = tern_utf8_seq(s, n, &cp);
+    if (len && cp >= 0x80 && cp <= 0x9f)
         return 0;
     return len;
 }
@@ -238,6 +218,32 @@ static void client_line(struct conn_redact *r, const char *s, size_t n, char *ou
         r->out_literal = lit;
 }
 
+/* A line that starts inside a literal (*pending bytes still to come; the
+ * line is n bytes without its end, full with it): the literal's bytes are
+ * counted, not shown. Whatever follows it on this line continues the
+ * command or response, shown unless hide_rest, and may announce the next
+ * literal. */
+static void literal_line(uint64_t *pending, bool hide_rest, const char *line, size_t n, size_t full,
+                         char *out, size_t outsz, size_t *len)
+{
+    uint64_t take = *pending < full ? *pending : full;
+    *pending -= take;
+    char note[64];
+    snprintf(note, sizeof note, "[%llu bytes of literal data not shown]", (unsigned long long)take);
+    puts_(out, outsz, len, note);
+    if (take < n) {
+        const char *rest = line + take;
+        size_t rn = n - (size_t)take;
+        uint64_t lit;
+        if (hide_rest)
+            puts_(out, outsz, len, " [redacted]");
+        else
+            put(out, outsz, len, rest, rn);
+        if (trailing_literal(rest, rn, &lit))
+            *pending = lit;
+    }
+}
+
 bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, size_t n, char *out,
                       size_t outsz)
 {
@@ -264,25 +270,8 @@ bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, si
             return true;
         }
         if (r->out_literal > 0) {
-            uint64_t take = r->out_literal < full ? r->out_literal : full;
-            r->out_literal -= take;
-            char note[64];
-            snprintf(note, sizeof note, "[%llu bytes of literal data not shown]",
-                     (unsigned long long)take);
-            puts_(out, outsz, &len, note);
-            /* Whatever follows the literal on this line continues the
-             * command; while a secret is in flight it stays hidden. */
-            if (take < n) {
-                const char *rest = line + take;
-                size_t rn = n - (size_t)take;
-                uint64_t lit;
-                if (r->secret_out)
-                    puts_(out, outsz, &len, " [redacted]");
-                else
-                    put(out, outsz, &len, rest, rn);
-                if (trailing_literal(rest, rn, &lit))
-                    r->out_literal = lit;
-            }
+            /* While a secret is in flight what follows stays hidden. */
+            literal_line(&r->out_literal, r->secret_out, line, n, full, out, outsz, &len);
             return true;
         }
         if (r->secret_out) {
@@ -298,20 +287,7 @@ bool conn_redact_line(struct conn_redact *r, bool outgoing, const char *line, si
 
     /* Server line. */
     if (r->in_literal > 0) {
-        uint64_t take = r->in_literal < full ? r->in_literal : full;
-        r->in_literal -= take;
-        char note[64];
-        snprintf(note, sizeof note, "[%llu bytes of literal data not shown]",
-                 (unsigned long long)take);
-        puts_(out, outsz, &len, note);
-        if (take < n) {
-            const char *rest = line + take;
-            size_t rn = n - (size_t)take;
-            uint64_t lit;
-            put(out, outsz, &len, rest, rn);
-            if (trailing_literal(rest, rn, &lit))
-                r->in_literal = lit;
-        }
+        literal_line(&r->in_literal, false, line, n, full, out, outsz, &len);
         return true;
     }
     if (is_continuation(r->proto, line, n)) {

@@ -248,7 +248,7 @@ static bool speaks_implicit_tls(const struct server_run *sr)
     return tls;
 }
 
-static bool pin_listed(const char *pins, const char *pin)
+bool doctor_pin_listed(const char *pins, const char *pin)
 {
     size_t n = strlen(pin);
     for (const char *p = pins; p && *p;) {
@@ -309,7 +309,7 @@ static void cert_failed(struct server_run *sr, const struct conn_cert_info *ci,
     const struct doctor_server *s = sr->s;
     const char *acct = s->account ? s->account : "NAME";
     struct doctor_step *st;
-    if (s->pin && ci->pin && !pin_listed(s->pin, ci->pin)) {
+    if (s->pin && ci->pin && !doctor_pin_listed(s->pin, ci->pin)) {
         st = step_add(r, DOCTOR_STEP_CERT, T_CERT, DOCTOR_FAIL, TERN_ETLS,
                       "the server's key changed: it does not match the pin in the config "
                       "(pin = %s)",

@@ -265,23 +265,11 @@ static enum tern_rc read_file(const char *path, char **text, struct stat *st, bo
     *exists = true;
     struct tbuf b;
     tbuf_init(&b, CONFEDIT_MAX_BYTES + 1);
-    char chunk[4096];
-    enum tern_rc rc = TERN_OK;
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = tern_fail(err, TERN_EIO, "cannot read %s: %s", path, strerror(errno));
-            break;
-        }
-        if (r == 0)
-            break;
-        if (tbuf_append(&b, chunk, (size_t)r)) {
-            rc = tern_fail(err, TERN_ECONFIG, "%s: file too large", path);
-            break;
-        }
-    }
+    enum tern_rc rc = tbuf_read_fd(&b, fd);
+    if (rc == TERN_EIO)
+        rc = tern_fail(err, TERN_EIO, "cannot read %s: %s", path, strerror(errno));
+    else if (rc)
+        rc = tern_fail(err, TERN_ECONFIG, "%s: file too large", path);
     close(fd);
     if (!rc && memchr(b.data ? b.data : "", '\0', b.len))
         rc = tern_fail(err, TERN_ECONFIG, "%s: contains a NUL byte", path);
@@ -317,18 +305,10 @@ static enum tern_rc write_atomic(const char *path, const char *text, mode_t mode
         tbuf_free(&tmp);
         return rc;
     }
-    size_t n = strlen(text), off = 0;
     if (fchmod(fd, mode & 07777) != 0)
         rc = tern_fail(err, TERN_EIO, "chmod %s: %s", tmp.data, strerror(errno));
-    while (!rc && off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = tern_fail(err, TERN_EIO, "cannot write %s: %s", tmp.data, strerror(errno));
-        else
-            off += (size_t)w;
-    }
+    if (!rc && !tern_write_all(fd, text, strlen(text)))
+        rc = tern_fail(err, TERN_EIO, "cannot write %s: %s", tmp.data, strerror(errno));
     if (!rc && fsync(fd) != 0)
         rc = tern_fail(err, TERN_EIO, "fsync %s: %s", tmp.data, strerror(errno));
     if (close(fd) != 0 && !rc)

@@ -152,6 +152,10 @@ enum tern_rc doctor_check_account(const struct tern_account *a, const struct doc
  * credentials > TLS/refusal > protocol > network/temporary > OK. */
 enum tern_rc doctor_rc_worse(enum tern_rc a, enum tern_rc b);
 
+/* True when pin ("sha256//...") is one of the ';'-separated entries of
+ * pins (a config `pin` value); pins may be NULL. */
+bool doctor_pin_listed(const char *pins, const char *pin);
+
 /* The standard secure port/TLS combinations of a protocol, in the order
  * `tern account add` tries them (implicit TLS first, RFC 8314). */
 struct doctor_candidate {

@@ -20,6 +20,10 @@
  *   body.c      body download into the cache (tmp + rename), prefetch
  *   push.c      replay of the index's queued changes: STORE, MOVE (or COPY
  *               + STORE \Deleted + UID EXPUNGE), delete to Trash / expunge
+ *   append.c    APPEND (LITERAL+ or a synchronizing literal, TRYCREATE ->
+ *               CREATE + retry once), finding the Sent folder, and the
+ *               appender: one connection storing messages in one folder
+ *               (core/outbox's copy to Sent)
  *   driver.c    the `imap_driver` table and lazy connection handling
  *
  * Server bytes are hostile: every size below is a ceiling whose breach is
@@ -192,6 +196,53 @@ enum tern_rc imap_flags_format(unsigned flags, struct tbuf *out);
  * disposition "attachment", or a non-text leaf that is not inline inside
  * multipart/related or alternative and not a signature. */
 bool imap_bodystructure_has_attachments(const struct imap_resp *r, uint32_t bs);
+
+/* ----------------------------------------------------- APPEND (append.c) */
+
+#define IMAP_APPEND_MAX ((size_t)1 << 30) /* one message stored with APPEND */
+
+/* What a UIDPLUS server said about the stored message ([APPENDUID v u]);
+ * zeros when it said nothing. */
+struct imap_appenduid {
+    uint32_t uidvalidity;
+    uint32_t uid;
+};
+
+/*
+ * An appender: one logged-in IMAP connection of an account, made to store
+ * messages in one folder. Opening connects, logs in and decides the folder:
+ * params->folder, else the account's sent_folder (a UTF-8 name as tern
+ * shows it; the server's raw name when the index knows the folder, else
+ * encoded in modified UTF-7), else the folder the index marks \Sent, else
+ * the one the server's LIST marks \Sent, else "Sent". A folder that does
+ * not exist is created (NO [TRYCREATE] -> CREATE, SUBSCRIBE, one retry).
+ * Errors of open: those of the login (TERN_ECONN, TERN_ETLS, TERN_EAUTH,
+ * ...), TERN_ECONFIG (not an IMAP account, bad folder name).
+ */
+struct imap_appender;
+struct imap_appender_params {
+    const struct tern_account *cfg; /* borrowed until close */
+    const char *secret;             /* borrowed; used during open only */
+    const char *folder;             /* NULL: the Sent folder as above */
+    conn_trace_fn *trace;           /* --debug; may be NULL */
+    void *trace_arg;
+};
+enum tern_rc imap_appender_open(const struct imap_appender_params *p, struct imap_appender **out,
+                                struct tern_err *err);
+/* The folder chosen (UTF-8, for messages); borrowed until close. */
+const char *imap_appender_folder(const struct imap_appender *ap);
+/* Store one message: flags are INDEX_FLAG_* bits (\Seen for a sent copy),
+ * date the internal date (unix time; <= 0: the server's clock). data is
+ * the whole message; it goes out byte for byte when it has CRLF line ends
+ * (else a CRLF copy does), and may not hold NUL (TERN_EDATA). Returns
+ * TERN_OK only after the server's tagged OK; *uid (may be NULL) gets
+ * APPENDUID. A refusal is TERN_EREFUSED / TERN_ETEMP / TERN_ENOTFOUND
+ * with the server's text; a broken connection makes later calls fail. */
+enum tern_rc imap_appender_add(struct imap_appender *ap, unsigned flags, int64_t date,
+                               const char *data, size_t len, struct imap_appenduid *uid,
+                               struct tern_err *err);
+/* LOGOUT (not waited for) and free. NULL-safe; sets *ap to NULL. */
+void imap_appender_close(struct imap_appender **ap);
 
 /* Quote s for a command: an IMAP quoted string, or fail (TERN_EDATA) when
  * it holds CR, LF or NUL (a literal would be needed). */

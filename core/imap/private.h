@@ -32,6 +32,8 @@ enum imap_cap {
     CAP_LIST_EXTENDED = 1u << 7,
     CAP_LIST_STATUS = 1u << 8,
     CAP_ESEARCH = 1u << 9,
+    CAP_LITERALPLUS = 1u << 10,  /* LITERAL+ (RFC 7888): {n+} of any size */
+    CAP_LITERALMINUS = 1u << 11, /* LITERAL-: {n+} up to 4096 bytes */
     CAP_KNOWN = 1u << 31, /* a capability list was seen */
 };
 
@@ -93,6 +95,13 @@ enum tern_rc imap_flush(struct imap_sess *s, struct tern_err *err);
  * NO/BAD for it is then returned as the error. */
 enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
                        const struct imap_resp **final, struct tern_err *err);
+/* imap_wait for a command that carries a synchronizing literal: returns
+ * TERN_OK with *cont true when the server's "+" continuation came (send
+ * the literal, then call imap_wait for the rest), or with *cont false
+ * when the tag completed first (*final as imap_wait: the server refused
+ * without asking for the literal). */
+enum tern_rc imap_wait_cont(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
+                            bool *cont, const struct imap_resp **final, struct tern_err *err);
 /* Map a tagged NO/BAD to tern_rc with the server's text; OK (or NULL:
  * completed OK out of order, see imap_wait) -> TERN_OK. */
 enum tern_rc imap_check(const struct imap_resp *r, const char *what, struct tern_err *err);
@@ -160,6 +169,19 @@ void imap_cache_drop(const struct imap_drv *d, int64_t folder_id, uint32_t keep)
 enum tern_rc imap_fetch_body(struct imap_drv *d, int64_t id, char **path, struct tern_err *err);
 /* Download bodies of messages in folder f (selected) that have none. */
 enum tern_rc imap_prefetch(struct imap_drv *d, const struct index_folder *f, struct tern_err *err);
+
+/* append.c: APPEND data to the raw (modified UTF-7) mailbox; flags are
+ * INDEX_FLAG_* bits, date unix time (<= 0 or INDEX_NO_DATE: none). With
+ * create, NO [TRYCREATE] leads to CREATE + SUBSCRIBE + one more APPEND. */
+enum tern_rc imap_append(struct imap_sess *s, const char *raw_mbox, unsigned flags, int64_t date,
+                         const char *data, size_t len, bool create, struct imap_appenduid *uid,
+                         struct tern_err *err);
+/* The raw and display names (caller frees both) of the folder for sent
+ * copies: sent_folder (UTF-8; NULL: none configured) looked up in ix (may
+ * be NULL) or encoded, else ix's \Sent folder, else LIST's \Sent, else
+ * "Sent". */
+enum tern_rc imap_sent_mailbox(struct imap_sess *s, const char *sent_folder, struct index *ix,
+                               char **raw, char **display, struct tern_err *err);
 
 /* push.c: replay queued changes for the selected folder f; with f NULL,
  * for every folder that has any (selecting each). */

@@ -62,6 +62,8 @@ void imap_sess_caps(struct imap_sess *s, const struct imap_resp *r, uint32_t l, 
         {"LIST-EXTENDED", CAP_LIST_EXTENDED},
         {"LIST-STATUS", CAP_LIST_STATUS},
         {"ESEARCH", CAP_ESEARCH},
+        {"LITERAL+", CAP_LITERALPLUS},
+        {"LITERAL-", CAP_LITERALMINUS},
     };
     unsigned caps = CAP_KNOWN;
     for (uint32_t c = first; c != IMAP_NONE; c = imap_next(r, l, c))
@@ -354,11 +356,15 @@ static bool tag_complete(struct imap_sess *s, uint32_t t)
     return true;
 }
 
-enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
-                       const struct imap_resp **final, struct tern_err *err)
+/* The read loop of imap_wait; with cont not NULL a continuation request
+ * ends the wait (*cont = true) instead of being a protocol error. */
+static enum tern_rc wait_loop(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
+                              bool *cont, const struct imap_resp **final, struct tern_err *err)
 {
     if (final)
         *final = NULL;
+    if (cont)
+        *cont = false;
     if (s->broken)
         return tern_fail(err, TERN_EPROTO, "IMAP session is out of step after an error");
     enum tern_rc rc = imap_flush(s, err);
@@ -376,6 +382,10 @@ enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void
         }
         observe(s, r);
         trace_resp(s, r);
+        if (r->kind == IMAP_CONT && cont) {
+            *cont = true;
+            return TERN_OK;
+        }
         if (r->kind == IMAP_CONT) {
             s->broken = true;
             return tern_fail(err, TERN_EPROTO,
@@ -403,6 +413,18 @@ enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void
     if (early.rc)
         return tern_fail(err, early.rc, "%s", early.msg);
     return TERN_OK;
+}
+
+enum tern_rc imap_wait(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
+                       const struct imap_resp **final, struct tern_err *err)
+{
+    return wait_loop(s, tag, fn, arg, NULL, final, err);
+}
+
+enum tern_rc imap_wait_cont(struct imap_sess *s, uint32_t tag, imap_resp_fn *fn, void *arg,
+                            bool *cont, const struct imap_resp **final, struct tern_err *err)
+{
+    return wait_loop(s, tag, fn, arg, cont, final, err);
 }
 
 enum tern_rc imap_simple(struct imap_sess *s, imap_resp_fn *fn, void *arg, struct tern_err *err,

@@ -351,10 +351,15 @@ enum tern_rc index_open(const char *path, unsigned flags, struct index **out, st
     /* journal_mode is stored in the file; synchronous and foreign_keys
      * are per connection and must be set on every open. FULL makes every
      * COMMIT durable in WAL mode (NORMAL would not be: the POP3 ledger
-     * must be on disk before DELE). */
+     * must be on disk before DELE). A cold IMAP sync inserts tens of
+     * thousands of rows into six indexes: statement journals in memory and
+     * a 16 MiB page cache stop SQLite writing hundreds of MB of temp files
+     * (IMAP bench: a cold 50,000-message sync then took 0.87-1.14 s
+     * against a 0.57-0.70 s floor, at 32 MiB RSS). */
     if ((rc = exec_sql(ix->db,
                        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
-                       " PRAGMA journal_mode = WAL;",
+                       " PRAGMA journal_mode = WAL; PRAGMA temp_store = MEMORY;"
+                       " PRAGMA cache_size = -16384;",
                        "open", err)))
         goto fail;
     int64_t appid = 0;

@@ -82,17 +82,9 @@ enum tern_rc maildir_delivery_begin(struct maildir *md, unsigned flags,
 static enum tern_rc write_all(struct maildir_delivery *d, const char *p, size_t n,
                               struct tern_err *err)
 {
-    while (n) {
-        ssize_t w = write(d->fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return tern_fail(err, TERN_EIO, "write %s/tmp/%s: %s", d->md->path, d->name,
-                             strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
+    if (!tern_write_all(d->fd, p, n))
+        return tern_fail(err, TERN_EIO, "write %s/tmp/%s: %s", d->md->path, d->name,
+                         strerror(errno));
     return TERN_OK;
 }
 

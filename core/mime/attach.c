@@ -284,16 +284,9 @@ enum tern_rc mime_save_part(const struct mime_message *m, const struct mime_part
         free(cand);
         return rc;
     }
-    size_t off = 0;
-    while (off < data.len) {
-        ssize_t w = write(fd, data.data + off, data.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int e = off < data.len ? (errno ? errno : EIO) : 0;
+    int e = 0;
+    if (!tern_write_all(fd, data.data, data.len))
+        e = errno ? errno : EIO;
     if (close(fd) < 0 && !e)
         e = errno;
     tbuf_free(&data);

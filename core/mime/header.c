@@ -42,12 +42,8 @@ enum tern_rc mime_headers_scan(const char *buf, size_t len, struct mime_headers 
     }
     while (pos < len) {
         const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t linelen = nl ? (size_t)(nl - line) : len - pos;
-        size_t next = nl ? pos + linelen + 1 : len;
-        size_t content = linelen;
-        if (content && line[content - 1] == '\r')
-            content--;
+        size_t content;
+        size_t next = mime_next_line(buf, pos, len, &content);
         if (content == 0) {
             out->body_off = next;
             return TERN_OK;

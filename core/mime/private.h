@@ -5,6 +5,8 @@
 
 #include "core/mime/lib.h"
 
+#include <string.h>
+
 static inline bool mime_is_wsp(char c)
 {
     return c == ' ' || c == '\t';
@@ -18,6 +20,18 @@ static inline bool mime_is_space(char c)
 static inline char mime_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* The line that starts at buf[pos] within buf[..end): *content is its
+ * length without the "\n" or "\r\n" that ends it; returns where the next
+ * line starts (end when this one has no '\n'). */
+static inline size_t mime_next_line(const char *buf, size_t pos, size_t end, size_t *content)
+{
+    const char *line = buf + pos;
+    const char *nl = memchr(line, '\n', end - pos);
+    size_t len = nl ? (size_t)(nl - line) : end - pos;
+    *content = len && line[len - 1] == '\r' ? len - 1 : len;
+    return nl ? pos + len + 1 : end;
 }
 
 /* Take b's content as a C string with every embedded NUL replaced by

@@ -49,6 +49,16 @@ static enum tern_rc put_size(struct tbuf *out, size_t n)
     return tbuf_printf(out, "%.1f MiB", (double)n / (1024 * 1024));
 }
 
+/* The decoded text of m's best text part, appended to t; *found false
+ * when m has none. */
+static enum tern_rc best_text(const struct mime_message *m, const struct mime_text_opts *opts,
+                              struct tbuf *t, bool *found)
+{
+    const struct mime_part *best = mime_best_text(m);
+    *found = best != NULL;
+    return best ? mime_part_text(m, best, opts, t) : TERN_OK;
+}
+
 enum tern_rc mime_render_text(const struct mime_message *m, const struct mime_text_opts *opts,
                               struct tbuf *out)
 {
@@ -72,19 +82,19 @@ enum tern_rc mime_render_text(const struct mime_message *m, const struct mime_te
         if (!rc)
             rc = tbuf_puts(out, "\n\n");
     }
-    const struct mime_part *best = mime_best_text(m);
-    if (!rc && best) {
-        struct tbuf t;
-        tbuf_init(&t, 0);
-        rc = mime_part_text(m, best, opts, &t);
-        if (!rc)
-            rc = safe_text(t.data ? t.data : "", t.len, SAFE_ALLOW_NEWLINE | SAFE_ALLOW_TAB, out);
+    struct tbuf t;
+    bool found = false;
+    tbuf_init(&t, 0);
+    if (!rc)
+        rc = best_text(m, opts, &t, &found);
+    if (!rc && found) {
+        rc = safe_text(t.data ? t.data : "", t.len, SAFE_ALLOW_NEWLINE | SAFE_ALLOW_TAB, out);
         if (!rc && out->len && out->data[out->len - 1] != '\n')
             rc = tbuf_putc(out, '\n');
-        tbuf_free(&t);
     } else if (!rc) {
         rc = tbuf_puts(out, "[this message has no text part]\n");
     }
+    tbuf_free(&t);
     struct mime_attachments at = {0};
     if (!rc)
         rc = mime_attachments_list(m, &at);
@@ -160,17 +170,14 @@ enum tern_rc mime_render_json(const struct mime_message *m, const struct mime_te
         rc = json_str(out, e->message_id);
     if (!rc)
         rc = tbuf_puts(out, ",\"text\":");
-    const struct mime_part *best = mime_best_text(m);
-    if (!rc && best) {
-        struct tbuf t;
-        tbuf_init(&t, 0);
-        rc = mime_part_text(m, best, opts, &t);
-        if (!rc)
-            rc = json_put_string(out, t.data ? t.data : "", t.len);
-        tbuf_free(&t);
-    } else if (!rc) {
-        rc = tbuf_puts(out, "null");
-    }
+    struct tbuf t;
+    bool found = false;
+    tbuf_init(&t, 0);
+    if (!rc)
+        rc = best_text(m, opts, &t, &found);
+    if (!rc)
+        rc = found ? json_put_string(out, t.data ? t.data : "", t.len) : tbuf_puts(out, "null");
+    tbuf_free(&t);
     struct mime_attachments at = {0};
     if (!rc)
         rc = mime_attachments_list(m, &at);

@@ -136,12 +136,10 @@ enum tern_rc mime_flowed_join(const char *in, size_t n, bool delsp, struct tbuf 
     size_t open_depth = 0;
     enum tern_rc rc = TERN_OK;
     while (pos < n && !rc) {
-        const char *nlp = memchr(in + pos, '\n', n - pos);
-        size_t len = nlp ? (size_t)(nlp - (in + pos)) : n - pos;
         const char *line = in + pos;
-        pos += len + (nlp ? 1 : 0);
-        if (len && line[len - 1] == '\r')
-            len--;
+        size_t len;
+        pos = mime_next_line(in, pos, n, &len);
+        bool ended = in[pos - 1] == '\n'; /* not the last line without a line end */
         size_t depth = 0;
         while (depth < len && line[depth] == '>')
             depth++;
@@ -173,7 +171,7 @@ enum tern_rc mime_flowed_join(const char *in, size_t n, bool delsp, struct tbuf 
             open_depth = depth;
         } else {
             open = false;
-            if (nlp)
+            if (ended)
                 rc = tbuf_putc(out, '\n');
         }
     }

@@ -110,12 +110,8 @@ static enum tern_rc split_multipart(struct tree_ctx *c, struct mime_part *p, siz
     struct mime_part **tail = &p->child;
     while (pos < e) {
         const char *line = c->buf + pos;
-        const char *nl = memchr(line, '\n', e - pos);
-        size_t linelen = nl ? (size_t)(nl - line) : e - pos;
-        size_t next = nl ? pos + linelen + 1 : e;
-        size_t content = linelen;
-        if (content && line[content - 1] == '\r')
-            content--;
+        size_t content;
+        size_t next = mime_next_line(c->buf, pos, e, &content);
         bool close;
         if (line[0] == '-' && is_delimiter(line, content, boundary, bn, &close)) {
             if (part_start != SIZE_MAX) {

@@ -51,4 +51,22 @@ enum tern_rc store_scan(struct outbox_store *s, struct store_meta **out, size_t 
 /* Path of a file inside the store ("failed/ID"); new string or NULL. */
 char *store_path(const struct outbox_store *s, const char *sub, const char *id);
 
+/* sent.c: the copies to Sent of one submit or flush run. IMAP accounts
+ * use one connection for all of them, opened at the first copy; when it
+ * cannot be opened (or breaks), the later copies of the run fail with
+ * the same error at once instead of trying again. */
+struct imap_appender;
+struct sent_copier {
+    const struct tern_account *a;
+    const struct outbox_opts *o; /* trace; may be NULL */
+    struct imap_appender *ap;
+    struct tern_err down; /* why the connection is gone, once it is */
+};
+/* One copy (data with Bcc; date: when it was sent). TERN_OK when made or
+ * when save_sent is off; returns only after the server's OK (IMAP) or the
+ * fsync (Maildir). */
+enum tern_rc sent_copy(struct sent_copier *c, const char *data, size_t len, time_t date,
+                       struct tern_err *err);
+void sent_copier_close(struct sent_copier *c); /* LOGOUT; c reusable */
+
 #endif

@@ -175,17 +175,8 @@ static enum tern_rc write_durable(struct outbox_store *s, const char *dest_sub,
         rc = io_fail(err, "cannot create", tmp);
         goto out;
     }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = io_fail(err, "cannot write", tmp);
-            break;
-        }
-        done += (size_t)w;
-    }
+    if (!tern_write_all(fd, data, len))
+        rc = io_fail(err, "cannot write", tmp);
     if (!rc && fsync(fd) != 0)
         rc = io_fail(err, "cannot sync", tmp);
     if (close(fd) != 0 && !rc)
@@ -224,15 +215,22 @@ static enum tern_rc meta_format(const struct store_meta *m, struct tbuf *b)
     return rc;
 }
 
+/* The text of m's metadata file in b (initialised here; the caller frees
+ * it), within OUTBOX_META_MAX. */
+static enum tern_rc meta_text(const struct store_meta *m, struct tbuf *b, struct tern_err *err)
+{
+    tbuf_init(b, OUTBOX_META_MAX);
+    if (meta_format(m, b))
+        return tern_fail(err, TERN_EDATA, "outbox metadata too large");
+    return TERN_OK;
+}
+
 enum tern_rc store_write_meta(struct outbox_store *s, const struct store_meta *m,
                               struct tern_err *err)
 {
     struct tbuf b;
-    tbuf_init(&b, OUTBOX_META_MAX);
-    enum tern_rc rc = meta_format(m, &b);
-    if (rc)
-        rc = tern_fail(err, TERN_EDATA, "outbox metadata too large");
-    else
+    enum tern_rc rc = meta_text(m, &b, err);
+    if (!rc)
         rc = write_durable(s, "meta", m->e.id, b.data, b.len, err);
     tbuf_free(&b);
     return rc;
@@ -260,23 +258,11 @@ static enum tern_rc read_small(const char *path, size_t max, struct tbuf *out, s
         return errno == ENOENT ? tern_fail(err, TERN_ENOTFOUND, "%s: no such entry", path)
                                : io_fail(err, "cannot open", path);
     tbuf_init(out, max);
-    char chunk[65536];
-    enum tern_rc rc = TERN_OK;
-    for (;;) {
-        ssize_t got = read(fd, chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = io_fail(err, "cannot read", path);
-            break;
-        }
-        if (got == 0)
-            break;
-        if (tbuf_append(out, chunk, (size_t)got)) {
-            rc = tern_fail(err, TERN_EDATA, "%s is too large", path);
-            break;
-        }
-    }
+    enum tern_rc rc = tbuf_read_fd(out, fd);
+    if (rc == TERN_EIO)
+        rc = io_fail(err, "cannot read", path);
+    else if (rc)
+        rc = tern_fail(err, TERN_EDATA, "%s is too large", path);
     close(fd);
     if (rc)
         tbuf_free(out);
@@ -418,8 +404,11 @@ enum tern_rc store_read_msg(struct outbox_store *s, const char *id, struct tbuf 
     return rc;
 }
 
-static enum tern_rc new_id(char *buf, size_t size, time_t now, struct tern_err *err)
+/* A new entry id in buf, made from m's creation time (now when unset),
+ * and given to m (m->e.id replaced). */
+static enum tern_rc new_id(struct store_meta *m, char *buf, size_t size, struct tern_err *err)
 {
+    time_t now = m->e.created ? m->e.created : time(NULL);
     unsigned char r[8];
     if (gnutls_rnd(GNUTLS_RND_NONCE, r, sizeof r) != 0)
         return tern_fail(err, TERN_EINTERNAL, "gnutls_rnd failed");
@@ -437,6 +426,9 @@ static enum tern_rc new_id(char *buf, size_t size, time_t now, struct tern_err *
     if (!tern_snprintf(buf, size, "%010lld.%09ld.%ld_%s", (long long)now, (long)ts.tv_nsec,
                        (long)getpid(), hex))
         return tern_fail(err, TERN_EINTERNAL, "ID buffer too small");
+    free(m->e.id);
+    if (!(m->e.id = tern_strdup(buf)))
+        return tern_fail(err, TERN_ENOMEM, "out of memory");
     return TERN_OK;
 }
 
@@ -444,12 +436,9 @@ enum tern_rc store_add(struct outbox_store *s, const char *data, size_t len, str
                        struct tern_err *err)
 {
     char id[64];
-    enum tern_rc rc = new_id(id, sizeof id, m->e.created ? m->e.created : time(NULL), err);
+    enum tern_rc rc = new_id(m, id, sizeof id, err);
     if (rc)
         return rc;
-    free(m->e.id);
-    if (!(m->e.id = tern_strdup(id)))
-        return tern_fail(err, TERN_ENOMEM, "out of memory");
     /* message first: an entry exists only once its metadata does */
     rc = write_durable(s, "new", id, data, len, err);
     if (!rc)
@@ -491,10 +480,7 @@ enum tern_rc store_fail(struct outbox_store *s, const struct store_meta *m, stru
     if (!id_ok(id) || !tern_snprintf(metaname, sizeof metaname, "%s.meta", id))
         return tern_fail(err, TERN_ENOTFOUND, "no outbox entry");
     struct tbuf b;
-    tbuf_init(&b, OUTBOX_META_MAX);
-    enum tern_rc rc = meta_format(m, &b);
-    if (rc)
-        rc = tern_fail(err, TERN_EDATA, "outbox metadata too large");
+    enum tern_rc rc = meta_text(m, &b, err);
     if (!rc)
         rc = write_durable(s, "failed", metaname, b.data, b.len, err);
     tbuf_free(&b);
@@ -520,19 +506,13 @@ enum tern_rc store_add_failed(struct outbox_store *s, const char *data, size_t l
                               struct store_meta *m, struct tern_err *err)
 {
     char id[64];
-    enum tern_rc rc = new_id(id, sizeof id, m->e.created ? m->e.created : time(NULL), err);
+    enum tern_rc rc = new_id(m, id, sizeof id, err);
     if (rc)
         return rc;
-    free(m->e.id);
-    if (!(m->e.id = tern_strdup(id)))
-        return tern_fail(err, TERN_ENOMEM, "out of memory");
     char metaname[80];
     tern_snprintf(metaname, sizeof metaname, "%s.meta", id);
     struct tbuf b;
-    tbuf_init(&b, OUTBOX_META_MAX);
-    rc = meta_format(m, &b);
-    if (rc)
-        rc = tern_fail(err, TERN_EDATA, "outbox metadata too large");
+    rc = meta_text(m, &b, err);
     if (!rc)
         rc = write_durable(s, "failed", id, data, len, err);
     if (!rc)

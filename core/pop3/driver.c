@@ -17,8 +17,7 @@ static enum tern_rc conn_tr_send(void *arg, const char *buf, size_t n, struct te
 
 /* The conn stream hands out lines; the parser takes any slices. A line
  * longer than POP3_BODY_LINE_MAX is refused (memory stays bounded). */
-static enum tern_rc conn_tr_recv(void *arg, const char **data, size_t *len,
-                                 struct tern_err *err)
+static enum tern_rc conn_tr_recv(void *arg, const char **data, size_t *len, struct tern_err *err)
 {
     struct pop3_state *s = arg;
     enum tern_rc rc = conn_read_line(s->conn, &s->line, POP3_BODY_LINE_MAX, err);

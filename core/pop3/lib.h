@@ -29,11 +29,11 @@
 extern const struct acct_driver pop3_driver;
 
 /* Ceilings for everything the server sends. */
-#define POP3_STATUS_MAX 1024      /* status line incl. CRLF (RFC 2449: 512) */
-#define POP3_LIST_LINE_MAX 1024   /* one CAPA/UIDL/LIST line incl. CRLF */
-#define POP3_UIDL_MAX 70          /* RFC 1939 unique-id length */
-#define POP3_MSGNO_MAX 10000000u  /* highest message number we accept */
-#define POP3_MAX_MESSAGES 1000000u /* entries in one UIDL listing */
+#define POP3_STATUS_MAX 1024          /* status line incl. CRLF (RFC 2449: 512) */
+#define POP3_LIST_LINE_MAX 1024       /* one CAPA/UIDL/LIST line incl. CRLF */
+#define POP3_UIDL_MAX 70              /* RFC 1939 unique-id length */
+#define POP3_MSGNO_MAX 10000000u      /* highest message number we accept */
+#define POP3_MAX_MESSAGES 1000000u    /* entries in one UIDL listing */
 #define POP3_BODY_LINE_MAX (4u << 20) /* one message line, when the transport reads lines */
 #define POP3_MESSAGE_MAX (2ull << 30) /* one message; more is a protocol error */
 
@@ -56,18 +56,18 @@ typedef enum tern_rc pop3_sink_fn(void *arg, const char *buf, size_t n);
  * until done. */
 struct pop3_parser {
     int state;
-    bool multiline;          /* a +OK opens a multi-line body */
+    bool multiline; /* a +OK opens a multi-line body */
     enum pop3_data_mode mode;
-    pop3_sink_fn *sink;      /* borrowed */
+    pop3_sink_fn *sink; /* borrowed */
     void *sink_arg;
-    bool done;               /* the response is complete */
-    bool ok;                 /* +OK (true) or -ERR (false) */
+    bool done;                    /* the response is complete */
+    bool ok;                      /* +OK (true) or -ERR (false) */
     char status[POP3_STATUS_MAX]; /* status text after +OK/-ERR, NUL-terminated,
                                      without line end */
     size_t status_len;
     char line[POP3_LIST_LINE_MAX]; /* line accumulator (status, LINES mode) */
     size_t line_len;
-    uint64_t data_bytes;     /* bytes handed to the sink for this response */
+    uint64_t data_bytes; /* bytes handed to the sink for this response */
 };
 
 void pop3_parser_init(struct pop3_parser *p);

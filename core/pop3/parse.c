@@ -74,8 +74,7 @@ static enum tern_rc finish_status(struct pop3_parser *p, struct tern_err *err)
     if (n >= 3 && !tern_strncasecmp(p->line, "+OK", 3) && (n == 3 || p->line[3] == ' ')) {
         p->ok = true;
         text = p->line + 3;
-    } else if (n >= 4 && !tern_strncasecmp(p->line, "-ERR", 4) &&
-               (n == 4 || p->line[4] == ' ')) {
+    } else if (n >= 4 && !tern_strncasecmp(p->line, "-ERR", 4) && (n == 4 || p->line[4] == ' ')) {
         p->ok = false;
         text = p->line + 4;
     } else {
@@ -121,8 +120,8 @@ static enum tern_rc finish_list_line(struct pop3_parser *p, struct tern_err *err
 
 /* Accumulate up to and including LF into p->line; *complete when the LF
  * arrived. The LF is not stored. */
-static enum tern_rc take_line(struct pop3_parser *p, const char *b, size_t n, size_t *i,
-                              size_t max, bool *complete, struct tern_err *err)
+static enum tern_rc take_line(struct pop3_parser *p, const char *b, size_t n, size_t *i, size_t max,
+                              bool *complete, struct tern_err *err)
 {
     const char *start = b + *i;
     size_t avail = n - *i;
@@ -275,11 +274,14 @@ enum tern_rc pop3_err_rc(const char *text)
     switch (pop3_resp_code(text)) {
     case POP3_RESP_IN_USE:
     case POP3_RESP_LOGIN_DELAY:
-    case POP3_RESP_SYS_TEMP: return TERN_ETEMP;
-    case POP3_RESP_AUTH: return TERN_EAUTH;
+    case POP3_RESP_SYS_TEMP:
+        return TERN_ETEMP;
+    case POP3_RESP_AUTH:
+        return TERN_EAUTH;
     case POP3_RESP_SYS_PERM:
     case POP3_RESP_NONE:
-    case POP3_RESP_OTHER: break;
+    case POP3_RESP_OTHER:
+        break;
     }
     return TERN_EREFUSED;
 }
@@ -290,9 +292,12 @@ unsigned pop3_capa_line(const char *line, size_t n)
         const char *name;
         unsigned bit;
     } caps[] = {
-        {"PIPELINING", POP3_CAP_PIPELINING}, {"UIDL", POP3_CAP_UIDL},
-        {"TOP", POP3_CAP_TOP},               {"RESP-CODES", POP3_CAP_RESP_CODES},
-        {"STLS", POP3_CAP_STLS},             {"USER", POP3_CAP_USER},
+        {"PIPELINING", POP3_CAP_PIPELINING},
+        {"UIDL", POP3_CAP_UIDL},
+        {"TOP", POP3_CAP_TOP},
+        {"RESP-CODES", POP3_CAP_RESP_CODES},
+        {"STLS", POP3_CAP_STLS},
+        {"USER", POP3_CAP_USER},
         {"SASL", POP3_CAP_SASL},
     };
     if (!line)

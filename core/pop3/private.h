@@ -32,12 +32,12 @@ struct pop3_cmd {
 struct pop3_sess {
     struct pop3_transport tr;
     struct pop3_parser parser;
-    const char *in;   /* unconsumed bytes of the last recv (borrowed) */
+    const char *in; /* unconsumed bytes of the last recv (borrowed) */
     size_t in_len;
-    struct tbuf out;  /* commands queued, not yet sent */
+    struct tbuf out;                   /* commands queued, not yet sent */
     struct pop3_cmd q[POP3_QUEUE_MAX]; /* ring of commands sent or queued */
     size_t qhead, qlen;
-    unsigned caps;    /* POP3_CAP_* after CAPA */
+    unsigned caps;        /* POP3_CAP_* after CAPA */
     pop3_trace_fn *trace; /* may be NULL */
     void *trace_arg;
 };
@@ -92,14 +92,14 @@ struct pop3_state {
     struct conn *conn;          /* owned; NULL when a test transport is used */
     struct tbuf line;           /* the conn transport's current line */
     struct pop3_sess sess;
-    bool sess_live;             /* session initialised, QUIT not yet sent */
-    struct maildir *md;         /* owned */
-    unsigned md_mode;           /* enum maildir_sync it was opened with */
-    int64_t folder_id;          /* the index folder "INBOX" */
-    char *journal_path;         /* owned */
+    bool sess_live;     /* session initialised, QUIT not yet sent */
+    struct maildir *md; /* owned */
+    unsigned md_mode;   /* enum maildir_sync it was opened with */
+    int64_t folder_id;  /* the index folder "INBOX" */
+    char *journal_path; /* owned */
     int journal_fd;
-    int64_t now;                /* time of this sync (unix seconds) */
-    unsigned window;            /* RETRs in flight (1 without PIPELINING) */
+    int64_t now;     /* time of this sync (unix seconds) */
+    unsigned window; /* RETRs in flight (1 without PIPELINING) */
     /* per-message problems that did not stop the sync: the first one's
      * text and code, and how many there were */
     struct tern_err msg_err;
@@ -107,8 +107,7 @@ struct pop3_state {
 };
 
 /* sync.c */
-enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
-                           struct tern_err *err);
+enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st, struct tern_err *err);
 /* Adopt messages a crash left between rename and ledger commit. */
 enum tern_rc pop3_journal_recover(struct pop3_state *s, uint64_t *adopted, struct tern_err *err);
 /* Fingerprint of stored bytes, for recognising a message file after a

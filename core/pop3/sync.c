@@ -30,8 +30,8 @@
 #include "core/pop3/private.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -183,8 +183,7 @@ static enum tern_rc journal_open(struct pop3_state *s, struct tern_err *err)
         return TERN_OK;
     s->journal_fd = open(s->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (s->journal_fd < 0)
-        return tern_fail(err, TERN_EIO, "cannot open %s: %s", s->journal_path,
-                         strerror(errno));
+        return tern_fail(err, TERN_EIO, "cannot open %s: %s", s->journal_path, strerror(errno));
     return TERN_OK;
 }
 
@@ -419,7 +418,9 @@ static enum tern_rc journal_read(struct pop3_state *s, struct recover *r, bool *
         bool good = sp1 && sp2 && sp2 - sp1 == 17 &&
                     tern_parse_u64(p, (size_t)(sp1 - p), POP3_MESSAGE_MAX, &e.size);
         for (const char *h = sp1 + 1; good && h < sp2; h++) {
-            int v = (*h >= '0' && *h <= '9') ? *h - '0' : (*h >= 'a' && *h <= 'f') ? *h - 'a' + 10 : -1;
+            int v = (*h >= '0' && *h <= '9')   ? *h - '0'
+                    : (*h >= 'a' && *h <= 'f') ? *h - 'a' + 10
+                                               : -1;
             if (v < 0)
                 good = false;
             fp = fp << 4 | (uint64_t)(v < 0 ? 0 : v);
@@ -712,11 +713,11 @@ struct xfer {
     struct pop3_state *s;
     struct acct_sync_stats *st;
     struct listing *l;
-    size_t *retr;        /* messages to download, in msgno order */
+    size_t *retr; /* messages to download, in msgno order */
     size_t nretr, next_retr, retr_in_flight, retr_done;
-    size_t *deleq;       /* ready for DELE (durable), FIFO */
+    size_t *deleq; /* ready for DELE (durable), FIFO */
     size_t dq_head, dq_len;
-    size_t *acked;       /* DELE answered +OK */
+    size_t *acked; /* DELE answered +OK */
     size_t nacked;
     struct item batch[POP3_BATCH_MSGS];
     size_t nbatch;
@@ -866,8 +867,7 @@ static enum tern_rc read_retr(struct xfer *x, struct tern_err *err)
     }
     tbuf_free(&x->hdr.b);
     /* Announce the file in the journal before it appears in new/. */
-    if ((rc = journal_append(s, size, pop3_fp_final(&x->fp), uid_of(x->l, m), m->uid_len,
-                             err)) ||
+    if ((rc = journal_append(s, size, pop3_fp_final(&x->fp), uid_of(x->l, m), m->uid_len, err)) ||
         (rc = maildir_delivery_commit(&x->d, &it->name, err))) {
         maildir_delivery_abort(&x->d);
         index_msg_clear(&it->im);
@@ -892,8 +892,8 @@ static enum tern_rc fill_queue(struct xfer *x, struct tern_err *err)
      * most POP3_BURST commands per send, so a send always fits the socket
      * buffer even while the server is busy writing to us. */
     bool retr_ok = x->retr_in_flight <= x->s->window / 2;
-    for (unsigned burst = 0; !rc && burst < POP3_BURST && pop3_sess_outstanding(ss) < POP3_QUEUE_MAX;
-         burst++) {
+    for (unsigned burst = 0;
+         !rc && burst < POP3_BURST && pop3_sess_outstanding(ss) < POP3_QUEUE_MAX; burst++) {
         if (!pipelining && pop3_sess_outstanding(ss) > 0)
             break;
         if (x->dq_len) {
@@ -1019,8 +1019,7 @@ static enum tern_rc quit(struct pop3_state *s, struct xfer *x, struct acct_sync_
     return TERN_OK;
 }
 
-enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st,
-                           struct tern_err *err)
+enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st, struct tern_err *err)
 {
     s->now = (int64_t)time(NULL);
     struct listing l = {.s = s};
@@ -1079,8 +1078,8 @@ out:
         if (s->msg_errors == 1)
             rc = tern_fail(err, s->msg_err.rc, "%s", s->msg_err.msg);
         else
-            rc = tern_fail(err, s->msg_err.rc, "%u messages not handled; first: %s",
-                           s->msg_errors, s->msg_err.msg);
+            rc = tern_fail(err, s->msg_err.rc, "%u messages not handled; first: %s", s->msg_errors,
+                           s->msg_err.msg);
     }
     if (x) {
         batch_free(x);

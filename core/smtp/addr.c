@@ -2,39 +2,6 @@
 
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s[0..n) (2..4), or 0 when invalid
- * (overlong, surrogate, above U+10FFFF, truncated). Kept here so the SMTP
- * layer does not depend on core/charset for one check. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8, struct tern_err *err)
 {
     if (utf8)
@@ -56,7 +23,8 @@ enum tern_rc smtp_addr_check(const char *addr, bool allow_empty, bool *utf8, str
         if (c == ' ' || c == '<' || c == '>')
             return tern_fail(err, TERN_EDATA, "'%c' in address", (char)c);
         if (c >= 0x80) {
-            size_t k = utf8_seq(s + i, n - i);
+            uint32_t cp;
+            size_t k = tern_utf8_seq(s + i, n - i, &cp);
             if (!k)
                 return tern_fail(err, TERN_EDATA, "address is not valid UTF-8");
             i += k - 1;

@@ -853,16 +853,18 @@ class MailboxImapSession(_HostileMixin, ImapSession):
         v = self.opts.get("uidvalidity", 1)
         return v.get(name, 1) if isinstance(v, dict) else v
 
-    def cmd_LIST(self, tag, args):
+    def cmd_LIST(self, tag, args, verb=b"LIST"):
         if self.opts.get("list_lines") is not None:
             for l in self.opts["list_lines"]:
-                self.conn.send(l + b"\r\n")
+                self.conn.send(l.replace(b"* LIST ", b"* " + verb + b" ", 1) + b"\r\n")
         else:
             for name in self.folders():
-                self.conn.line('* LIST (\\HasNoChildren) "/" ' + _imap_quote(name))
-        self.conn.line(tag + " OK LIST completed")
+                self.conn.send(b'* %s (\\HasNoChildren) "/" %s\r\n' % (
+                    verb, _imap_quote(name).encode()))
+        self.conn.line(tag + " OK %s completed" % verb.decode())
 
-    cmd_LSUB = cmd_LIST
+    def cmd_LSUB(self, tag, args):
+        self.cmd_LIST(tag, args, b"LSUB")
 
     def cmd_SELECT(self, tag, args):
         name = args[0].decode(errors="replace") if args else ""

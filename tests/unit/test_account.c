@@ -55,8 +55,12 @@ static void test_lock(void)
     CHECK_INT(acct_mkdir_p(dd, NULL), TERN_OK);
     int fd = open(lock, O_CREAT | O_RDWR, 0600);
     CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
-    struct tern_account a = {.name = "locked", .incoming = INCOMING_POP3, .data_dir = dd,
-                             .host = "127.0.0.1", .port = 1, .password = "x"};
+    struct tern_account a = {.name = "locked",
+                             .incoming = INCOMING_POP3,
+                             .data_dir = dd,
+                             .host = "127.0.0.1",
+                             .port = 1,
+                             .password = "x"};
     struct account *acc = NULL;
     struct tern_err err = {0};
     CHECK_INT(account_open(&a, NULL, &acc, &err), TERN_ELOCKED);

@@ -2,6 +2,7 @@
  * search escaping, the UIDL ledger, the pending queue, crash safety, and a
  * 50,000-message timing (printed, not asserted). */
 #include "check.h"
+#include "check_fs.h"
 #include "core/index/lib.h"
 #include "core/index/private.h"
 #include "core/maildir/lib.h" /* constants only: the flag bits must agree */
@@ -24,25 +25,6 @@ _Static_assert((int)INDEX_FLAG_SEEN == (int)MAILDIR_FLAG_SEEN &&
 
 static char root[256];
 static int path_seq;
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static const char *new_path(char *buf, size_t n)
 {

@@ -2,6 +2,7 @@
  * failed commits leave nothing, unique names, flush, reading back, flag
  * renames, Maildir++ sub-folders. */
 #include "check.h"
+#include "check_fs.h"
 #include "core/maildir/lib.h"
 
 #include <dirent.h>
@@ -15,25 +16,6 @@
 #include <unistd.h>
 
 static char root[256];
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int count_dir(const char *md, const char *sub)
 {

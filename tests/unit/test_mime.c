@@ -4,6 +4,7 @@
 #include "core/charset/lib.h"
 #include "core/mime/lib.h"
 #include "check.h"
+#include "check_safe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -712,25 +713,6 @@ static void test_attachments(void)
     mime_attachments_free(&at);
     mime_message_free(&m);
     free(buf);
-}
-
-/* Output is unsafe when it is not valid UTF-8 (a stray 0x9B byte is a CSI
- * on some terminals) or holds ESC, BEL, NUL, CR, a C1 control (U+009B is
- * CSI) or a bidi override/isolate. 0x9B inside a valid sequence (U+00DB)
- * is an ordinary character. */
-static bool has_unsafe(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t k = utf8_decode(s + i, n - i, &cp);
-        if (cp == 0xFFFD && k == 1)
-            return true;
-        if (cp == 0x1b || cp == 0x07 || cp == 0 || cp == '\r' || (cp >= 0x80 && cp <= 0x9f) ||
-            (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
-            return true;
-        i += k;
-    }
-    return false;
 }
 
 /* JSON may spell LF as \n or \u000a: compare one spelling. */

@@ -6,6 +6,7 @@
  * The SMTP paths are covered by tests/integration/test_send.py.
  */
 #include "check.h"
+#include "check_fs.h"
 #include "core/outbox/lib.h"
 #include "core/outbox/private.h"
 
@@ -17,14 +18,6 @@
 #include <unistd.h>
 
 static char root[64];
-
-static void rm_rf(const char *p)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
 
 static size_t count_dir(const char *sub)
 {

@@ -85,11 +85,9 @@ static void test_status(void)
     CHECK_INT(parse(big, POP3_STATUS_MAX, false, POP3_DATA_RAW, 7, &o, &p, &used), TERN_OK);
     CHECK(p.done);
     memcpy(big + POP3_STATUS_MAX - 2, "xx\r\n", 4);
-    CHECK_INT(parse(big, POP3_STATUS_MAX + 2, false, POP3_DATA_RAW, 0, &o, &p, &used),
-              TERN_EPROTO);
+    CHECK_INT(parse(big, POP3_STATUS_MAX + 2, false, POP3_DATA_RAW, 0, &o, &p, &used), TERN_EPROTO);
     /* Never a newline: the server never finishes the line. */
-    CHECK_INT(parse(big, POP3_STATUS_MAX, false, POP3_DATA_RAW, 0, &o, &p, &used),
-              TERN_EPROTO);
+    CHECK_INT(parse(big, POP3_STATUS_MAX, false, POP3_DATA_RAW, 0, &o, &p, &used), TERN_EPROTO);
     free(big);
     CHECK_INT(pop3_resp_code("[SYS/TEMP/DISK] x"), POP3_RESP_SYS_TEMP);
     CHECK_INT(pop3_resp_code("[AUTH] no"), POP3_RESP_AUTH);
@@ -208,8 +206,7 @@ static void test_helpers(void)
     CHECK_INT(pop3_parse_uidl_line("0 abc", 5, &no, &uid, &ul), TERN_EPROTO);
     CHECK_INT(pop3_parse_uidl_line("x abc", 5, &no, &uid, &ul), TERN_EPROTO);
     CHECK_INT(pop3_parse_uidl_line("1", 1, &no, &uid, &ul), TERN_EPROTO);
-    CHECK_INT(pop3_parse_uidl_line("99999999999999999999999 a", 25, &no, &uid, &ul),
-              TERN_EPROTO);
+    CHECK_INT(pop3_parse_uidl_line("99999999999999999999999 a", 25, &no, &uid, &ul), TERN_EPROTO);
     CHECK_INT(pop3_parse_uidl_line("10000001 a", 10, &no, &uid, &ul), TERN_EPROTO);
     CHECK_INT(pop3_parse_uidl_line("3 ", 2, &no, &uid, &ul), TERN_EDATA);
     CHECK_INT(no, 3);
@@ -283,8 +280,10 @@ static void test_session(void)
 {
     const char *pieces[] = {
         "+OK Capability list follows\r\nTOP\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\n.\r\n",
-        "+OK 5 octets\r\nab\r\n.\r\n+OK 3 oc", "tets\r\nc\r\n.\r\n+OK gone\r\n-ERR [SYS/TEMP] no\r\n",
-        "+OK bye\r\nJUNK", NULL,
+        "+OK 5 octets\r\nab\r\n.\r\n+OK 3 oc",
+        "tets\r\nc\r\n.\r\n+OK gone\r\n-ERR [SYS/TEMP] no\r\n",
+        "+OK bye\r\nJUNK",
+        NULL,
     };
     struct script sc = {.pieces = pieces};
     tbuf_init(&sc.sent, 0);
