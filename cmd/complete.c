@@ -6,6 +6,7 @@
  * just offers no words.
  */
 #include "cmd.h"
+#include "core/charset/lib.h"
 #include "core/index/lib.h"
 
 #include <stdlib.h>
@@ -17,15 +18,18 @@ static const char *const words[] = {"accounts", "account", "attachments", "delet
                                     "fetch",    "flag",    "folders",     "help",   "list",
                                     "move",     "queue",   "read",        "send",   "tui"};
 
-/* Names of folders go out as they are, one per line; a name holding a
- * newline or control byte cannot be completed and is skipped. */
+/* Names of folders go out as they are, one per line; a name that the
+ * terminal filter would change (controls, C1, escape sequences, bidi
+ * overrides, bad UTF-8) cannot be typed anyway and is skipped, so no raw
+ * server byte reaches the terminal. */
 static int put_folder(void *arg, const struct index_folder *f)
 {
     (void)arg;
-    for (const unsigned char *p = (const unsigned char *)f->name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    puts(f->name);
+    size_t n = strlen(f->name);
+    char *safe = safe_text_dup(f->name, n, 0);
+    if (safe && !strcmp(safe, f->name))
+        puts(f->name);
+    free(safe);
     return 0;
 }
 

@@ -136,13 +136,17 @@ def bench(lab, msgs, port_of, clients, runs, label, host="127.0.0.1"):
             ok = got == len(msgs) and left == 0
             print("%-10s %s run %d: %.2fs, %d MiB peak RSS, stored %d, left on server %d%s" % (
                 name, label, run + 1, secs, kb // 1024, got, left,
-                "" if ok else "  FAILED rc=%d %s" % (p.returncode, p.stderr[-500:])),
+                "" if ok else "  FAILED rc=%d: %s" % (
+                    p.returncode, (p.stdout[-400:] + p.stderr.split("\tCommand being timed")[0][-600:])
+                    .replace("\n", " | "))),
                 flush=True)
             if ok:
                 times.append(secs)
                 rss.append(kb)
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(os.path.dirname(user.maildir), ignore_errors=True)
+        if times:
+            print("%-10s %s all runs: %s" % (name, label, ", ".join("%.2f" % t for t in times)))
         results[name] = (statistics.median(times) if times else None,
                          max(rss) if rss else None, len(times), runs)
     return results, total_bytes
@@ -150,7 +154,7 @@ def bench(lab, msgs, port_of, clients, runs, label, host="127.0.0.1"):
 
 def table(results, n, total_bytes, title):
     base = results.get("tern", (None,))[0]
-    lines = ["| %s | median time | msgs/s | peak RSS | tern is faster by |" % title,
+    lines = ["| %s | median time | msgs/s | peak RSS | time / tern's |" % title,
              "|---|---|---|---|---|"]
     names = {"tern": "tern fetch", "fetchmail": "fetchmail 6.4 + safecat (Maildir MDA)",
              "getmail6": "getmail6 (Maildir destination)",
@@ -160,8 +164,9 @@ def table(results, n, total_bytes, title):
             lines.append("| %s | failed (%d/%d runs ok) | | | |" % (names[name], ok, runs))
             continue
         ratio = "%.1fx" % (t / base) if base and name != "tern" else ""
-        lines.append("| %s | %.2f s | %.0f | %.1f MiB | %s |" % (
-            names[name], t, n / t, kb / 1024.0, ratio))
+        note = "" if ok == runs else " (%d of %d runs completed)" % (ok, runs)
+        lines.append("| %s | %.2f s%s | %.0f | %.1f MiB | %s |" % (
+            names[name], t, note, n / t, kb / 1024.0, ratio))
     return "\n".join(lines)
 
 

@@ -15,9 +15,10 @@
  *   submit.c  outbox_submit (fresh messages) and outbox_flush (the queue):
  *             SMTP batch, bookkeeping per message, backoff
  *   sent.c    the copy to Sent: POP3 accounts into the local Maildir's
- *             .Sent (core/maildir); IMAP accounts: APPEND is not available
- *             yet (core/imap has no append API), so the copy stays pending
- *             in the outbox and is reported
+ *             .Sent (core/maildir); IMAP accounts by APPEND (core/imap's
+ *             appender: one connection per run, \Seen, the send time as
+ *             internal date, Bcc kept) into sent_folder, else the folder
+ *             marked \Sent, else "Sent" (created when missing)
  *
  * Guarantees. A message tern reported as queued is on stable storage. A
  * queued message is removed (or marked sent) only after the 250 to the end
@@ -26,7 +27,11 @@
  * window for a duplicate is a crash between the server's 250 and that
  * fsync (SMTP cannot close it). A refused message is moved to failed/,
  * never deleted. A failed Sent copy never makes the send look failed: the
- * entry stays (state "sent") and a flush retries the copy only.
+ * entry stays (state "sent") and a flush retries the copy only. A copy is
+ * made only after the server's OK (APPEND) or fsync (Maildir), and for a
+ * queue entry the "copied" mark is written and fsynced before the next
+ * copy is tried, so a later flush never stores it twice; the only window
+ * for a second copy is a crash between the APPEND's OK and that fsync.
  *
  * Ownership: the caller owns what it passes in; results are owned by the
  * caller and freed with the matching *_free.
@@ -161,7 +166,9 @@ struct outbox_flush_stats {
  * TERN_ELOCKED. An empty or absent outbox is TERN_OK without connecting
  * or running the password command. Returns the connection failure when
  * the server could not be reached (entries then counted as queued), else
- * TERN_OK; per-entry outcomes go to o->report and stats.
+ * TERN_OK; per-entry outcomes go to o->report and stats. A copy to Sent
+ * that fails again is reported as OUTBOX_FATE_QUEUED with TERN_ETEMP (the
+ * entry stays); one made is OUTBOX_FATE_SENT "copied to Sent".
  *
  * `tern fetch` calls this at its end for each account (o->force false).
  */
@@ -172,9 +179,9 @@ enum tern_rc outbox_flush(const struct tern_account *a, const struct outbox_opts
  * moved to failed/ with the note "deleted by the user". */
 enum tern_rc outbox_delete(const struct tern_account *a, const char *id, struct tern_err *err);
 
-/* The copy to the Sent folder for one message (sent.c): TERN_OK when made
- * or when save_sent is off; TERN_ENOTSUP when the account's kind has no
- * way yet (IMAP); other failures as they come. */
+/* The copy to the Sent folder for one message (sent.c), on its own
+ * connection (IMAP), dated now: TERN_OK when made or when save_sent is
+ * off; failures as they come (TERN_ECONN, TERN_EAUTH, TERN_EREFUSED, ...). */
 enum tern_rc outbox_save_sent(const struct tern_account *a, const char *data, size_t len,
                               struct tern_err *err);
 

@@ -49,8 +49,6 @@ static bool conn_gone(enum tern_rc rc)
 static enum tern_rc save_imap(struct sent_copier *c, const char *data, size_t len, time_t date,
                               struct tern_err *err)
 {
-    if (c->down.rc)
-        return tern_fail(err, c->down.rc, "%s", c->down.msg);
     enum tern_rc rc = TERN_OK;
     if (!c->ap) {
         char *secret = NULL;
@@ -74,12 +72,13 @@ static enum tern_rc save_imap(struct sent_copier *c, const char *data, size_t le
     struct tern_err e = {0};
     rc = imap_appender_add(c->ap, INDEX_FLAG_SEEN, (int64_t)date, data, len, NULL, &e);
     if (rc) {
+        struct tern_err full = {0};
+        tern_fail(&full, rc, "storing in '%s' failed: %s", imap_appender_folder(c->ap), e.msg);
         if (conn_gone(rc)) {
-            tern_fail(&c->down, rc, "%s", e.msg);
+            c->down = full;
             imap_appender_close(&c->ap);
         }
-        return tern_fail(err, rc, "APPEND to '%s': %s", c->ap ? imap_appender_folder(c->ap) : "",
-                         e.msg);
+        return tern_fail(err, rc, "%s", full.msg);
     }
     return TERN_OK;
 }
@@ -89,6 +88,8 @@ enum tern_rc sent_copy(struct sent_copier *c, const char *data, size_t len, time
 {
     if (!c->a->save_sent)
         return TERN_OK;
+    if (c->down.rc)
+        return tern_fail(err, c->down.rc, "%s", c->down.msg);
     if (c->a->incoming == INCOMING_POP3)
         return save_maildir(c->a, data, len, err);
     return save_imap(c, data, len, date, err);

@@ -26,6 +26,7 @@ struct run {
     struct job *jobs;
     time_t now;
     struct outbox_flush_stats *stats;
+    struct sent_copier copier; /* the copies to Sent of this run */
 };
 
 void outbox_item_free(struct outbox_item *it)
@@ -403,7 +404,7 @@ static void submit_copies(struct run *run, size_t n)
         if (!j->copy_due)
             continue;
         struct tern_err e = {0};
-        if (!outbox_save_sent(run->a, j->data, j->len, &e))
+        if (!sent_copy(&run->copier, j->data, j->len, run->now, &e))
             continue;
         /* never makes the send look failed: kept for a retry */
         struct tern_err qe = {0};
@@ -431,6 +432,7 @@ enum tern_rc outbox_submit(const struct tern_account *a, struct outbox_item *ite
 {
     struct outbox_flush_stats stats = {0};
     struct run run = {.a = a, .o = o, .now = o->now ? o->now : time(NULL), .stats = &stats};
+    run.copier = (struct sent_copier){.a = a, .o = o};
     for (size_t i = 0; i < n; i++) {
         items[i].fate = OUTBOX_FATE_FAILED;
         items[i].rc = TERN_OK;
@@ -481,12 +483,15 @@ enum tern_rc outbox_submit(const struct tern_account *a, struct outbox_item *ite
     (void)smtp_send_batch(s, n, &ops, true, &berr); /* per-item outcomes are in items */
     smtp_close(&s);
     submit_copies(&run, n);
+    sent_copier_close(&run.copier);
     free(run.jobs);
     store_close(&run.st);
     return TERN_OK;
 }
 
-/* Copies to Sent pending in the queue (entries already sent). */
+/* Copies to Sent pending in the queue (entries already sent). A copy made
+ * is recorded (save-sent off, or the entry removed) durably before the
+ * next one is tried, so a later flush never stores it twice. */
 static void flush_copies(struct run *run, struct store_meta *ms, size_t n, bool only_pending)
 {
     for (size_t i = 0; i < n; i++) {
@@ -498,10 +503,12 @@ static void flush_copies(struct run *run, struct store_meta *ms, size_t n, bool 
         struct tern_err e = {0};
         struct tbuf msg;
         enum tern_rc rc = store_read_msg(run->st, m->e.id, &msg, &e);
-        if (!rc)
-            rc = outbox_save_sent(run->a, msg.data ? msg.data : "", msg.len, &e);
-        if (!rc)
+        if (!rc) {
+            /* the internal date: when the message was sent */
+            time_t when = m->e.last_try ? m->e.last_try : m->e.created;
+            rc = sent_copy(&run->copier, msg.data ? msg.data : "", msg.len, when, &e);
             tbuf_free(&msg);
+        }
         if (rc) {
             run->stats->copies_pending++;
             char text[600];
@@ -511,15 +518,28 @@ static void flush_copies(struct run *run, struct store_meta *ms, size_t n, bool 
             m->e.error = tern_strdup(text);
             struct tern_err we = {0};
             store_write_meta(run->st, m, &we);
-            report(run, m, OUTBOX_FATE_QUEUED, TERN_OK, text, NULL);
+            report(run, m, OUTBOX_FATE_QUEUED, rc == TERN_ENOTSUP ? TERN_OK : TERN_ETEMP, text,
+                   NULL);
             continue;
         }
         run->stats->copies++;
         m->e.save_sent = false;
         struct tern_err we = {0};
         rc = m->e.nrcpts ? store_write_meta(run->st, m, &we) : store_remove(run->st, m->e.id, &we);
-        if (only_pending)
-            report(run, m, OUTBOX_FATE_SENT, rc, rc ? we.msg : "copied to Sent", NULL);
+        if (rc) {
+            /* the disk will not take the record: store no more copies in
+             * this run, each could be stored again by the next flush */
+            char text[600];
+            tern_snprintf(text, sizeof text,
+                          "copied to Sent, but recording it failed (%s): the next flush may "
+                          "copy it again",
+                          we.msg);
+            tern_fail(&run->copier.down, rc, "not copied: the outbox cannot record copies (%s)",
+                      we.msg);
+            report(run, m, OUTBOX_FATE_SENT, rc, text, NULL);
+        } else if (only_pending) {
+            report(run, m, OUTBOX_FATE_SENT, TERN_OK, "copied to Sent", NULL);
+        }
     }
 }
 
@@ -531,6 +551,7 @@ enum tern_rc outbox_flush(const struct tern_account *a, const struct outbox_opts
         stats = &dummy;
     memset(stats, 0, sizeof *stats);
     struct run run = {.a = a, .o = o, .now = o->now ? o->now : time(NULL), .stats = stats};
+    run.copier = (struct sent_copier){.a = a, .o = o};
     enum tern_rc rc = store_open(a, false, &run.st, err);
     if (rc == TERN_ENOTFOUND)
         return TERN_OK; /* no outbox: nothing to do */
@@ -620,6 +641,7 @@ enum tern_rc outbox_flush(const struct tern_account *a, const struct outbox_opts
         store_meta_free(&ms[i]);
     free(ms);
     free(run.jobs);
+    sent_copier_close(&run.copier);
     store_close(&run.st);
     return rc;
 }

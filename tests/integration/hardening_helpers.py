@@ -305,6 +305,7 @@ def hfake_factory(lab, tmp_path):
     def make(scenario, proto, tls, **kw):
         kw.setdefault("user", FAKE_USER)
         kw.setdefault("password", FAKE_PW)
+        kw.setdefault("nodelay", True)
         log = os.path.join(str(tmp_path), "fake%d-%s-%s-%s.log" % (len(made) + 1, scenario, proto,
                                                                   tls))
         srv = fakes.serve(scenario, proto=proto, tls=tls, log=log, certs=lab.info, **kw)

@@ -77,7 +77,8 @@ def run_case(lab, root, name, spec):
     d = os.path.join(root, name)
     os.makedirs(d)
     srv = fakes.serve(scenario, proto=proto, tls=tls, log=os.path.join(d, "fake.log"),
-                      certs=lab.info, user=FAKE_USER, password=FAKE_PW, **opts)
+                      certs=lab.info, user=FAKE_USER, password=FAKE_PW, nodelay=True,
+                      **opts)
     try:
         t = Tern(d)
         args = use(t, srv, proto, tls, lab, timeout=timeout)

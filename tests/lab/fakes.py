@@ -17,7 +17,9 @@ once listening):
 Scenarios (SCENARIOS below): normal, no_starttls, starttls_refused,
 imap_preauth, starttls_injection, stall_greeting, stall_handshake, drip,
 disconnect_after_greeting, garbage_greeting, pop3_mailbox (= normal with
---messages). Any of them takes the options; e.g. pop3 normal with
+--messages); from Python also imap_mailbox, hostile, stall_after_login and
+drip_after_login (see "hostile servers" below: raw replies, greetings,
+IMAP folders of messages). Option nodelay=True sets TCP_NODELAY. Any of them takes the options; e.g. pop3 normal with
 --messages DIR --drop-at RETR:2:100 drops the connection after 100 bytes of
 the RETR 2 response.
 
@@ -1148,6 +1150,10 @@ class FakeServer:
         with self.lock:
             self.conns.append(conn)
         self.log.marker(cid, "open")
+        if self.opts.get("nodelay"):
+            # replies go out line by line: without this, Nagle holds each
+            # one until the client's delayed ACK (40 ms)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if self.opts.get("stall_handshake"):
                 conn.drain_until_closed()
