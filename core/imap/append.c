@@ -121,9 +121,9 @@ static enum tern_rc append_once(struct imap_sess *s, const char *mbox_arg, const
     bool nonsync = (s->caps & CAP_LITERALPLUS) ||
                    ((s->caps & CAP_LITERALMINUS) && len <= IMAP_LITERALMINUS_MAX);
     uint32_t tag;
-    enum tern_rc rc = imap_cmd(s, &tag, err, "APPEND %s (%s)%s%s%s {%zu%s}", mbox_arg, flags,
-                               date[0] ? " \"" : "", date, date[0] ? "\"" : "", len,
-                               nonsync ? "+" : "");
+    enum tern_rc rc =
+        imap_cmd(s, &tag, err, "APPEND %s (%s)%s%s%s {%zu%s}", mbox_arg, flags,
+                 date[0] ? " \"" : "", date, date[0] ? "\"" : "", len, nonsync ? "+" : "");
     if (rc)
         return rc;
     const struct imap_resp *r = NULL;

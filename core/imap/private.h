@@ -34,7 +34,7 @@ enum imap_cap {
     CAP_ESEARCH = 1u << 9,
     CAP_LITERALPLUS = 1u << 10,  /* LITERAL+ (RFC 7888): {n+} of any size */
     CAP_LITERALMINUS = 1u << 11, /* LITERAL-: {n+} up to 4096 bytes */
-    CAP_KNOWN = 1u << 31, /* a capability list was seen */
+    CAP_KNOWN = 1u << 31,        /* a capability list was seen */
 };
 
 /* The selected mailbox as the server described it. */

@@ -40,8 +40,7 @@ static enum tern_rc save_maildir(const struct tern_account *a, const char *data,
 static bool conn_gone(enum tern_rc rc)
 {
     return rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETLS || rc == TERN_ENOTLS ||
-           rc == TERN_EPROTO || rc == TERN_EAUTH || rc == TERN_ECANCELED ||
-           rc == TERN_EINTERNAL;
+           rc == TERN_EPROTO || rc == TERN_EAUTH || rc == TERN_ECANCELED || rc == TERN_EINTERNAL;
 }
 
 /* IMAP accounts: APPEND to the Sent folder (see imap_appender_open for

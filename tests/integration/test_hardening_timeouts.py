@@ -16,7 +16,6 @@ costs about as long as its slowest case, not the sum.
 import concurrent.futures
 import os
 import subprocess
-import tempfile
 
 import pytest
 
@@ -67,6 +66,13 @@ CASES = cases()
 
 
 def run_case(lab, root, name, spec):
+    try:
+        return _run_case(lab, root, name, spec)
+    except Exception as e:  # reported by that case's test, not by all
+        return e
+
+
+def _run_case(lab, root, name, spec):
     scenario, proto, tls, opts, timeout = spec
     opts = dict(opts)
     if proto == "imap" and scenario in ("hostile", "stall_after_login", "drip_after_login"):
@@ -92,8 +98,8 @@ def run_case(lab, root, name, spec):
 
 
 @pytest.fixture(scope="module")
-def timing(lab):
-    root = tempfile.mkdtemp(prefix="tern-timeouts.")
+def timing(lab, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("timeouts"))
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(CASES)) as ex:
         futs = {name: ex.submit(run_case, lab, root, name, spec) for name, spec in CASES.items()}
         return {name: f.result() for name, f in futs.items()}
@@ -101,6 +107,8 @@ def timing(lab):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_abandoned_at_deadline(timing, case):
+    if isinstance(timing[case], Exception):
+        raise timing[case]
     r, logins, timeout = timing[case]
     assert r is not None, "%s: tern still running %.1f s after its %d s timeout" % (
         case, SLACK + 6, timeout)

@@ -215,6 +215,8 @@ static void command(const char *line)
 static void pump(void)
 {
     size_t pos = 0;
+    if (!F.in.data)
+        return;
     for (;;) {
         const char *s = F.in.data + pos;
         size_t left = F.in.len - pos;
@@ -260,7 +262,7 @@ static enum tern_rc f_send(void *arg, const void *buf, size_t n, struct tern_err
 static enum tern_rc f_line(void *arg, struct tbuf *line, size_t max, struct tern_err *err)
 {
     tbuf_reset(line);
-    const char *s = F.out.data + F.rpos;
+    const char *s = F.out.data ? F.out.data + F.rpos : "";
     size_t left = F.out.len - F.rpos;
     const char *nl = left ? memchr(s, '\n', left) : NULL;
     if (!nl)
@@ -278,7 +280,7 @@ static enum tern_rc f_exact(void *arg, uint64_t n, conn_sink_fn *sink, void *sar
 {
     if (n > F.out.len - F.rpos)
         return tern_fail(err, TERN_ECONN, "fake server closed in a literal");
-    enum tern_rc rc = sink ? sink(sarg, F.out.data + F.rpos, (size_t)n) : TERN_OK;
+    enum tern_rc rc = sink && n ? sink(sarg, F.out.data + F.rpos, (size_t)n) : TERN_OK;
     F.rpos += (size_t)n;
     return rc;
 }
@@ -355,7 +357,7 @@ static void test_sync_literal(void)
               TERN_OK);
     char want[200];
     snprintf(want, sizeof want, "APPEND \"Sent\" (\\Seen) {%zu}\n", strlen(MSG));
-    CHECK_STR(logged(), want); /* no date: the server's clock */
+    CHECK_STR(logged(), want);  /* no date: the server's clock */
     CHECK_INT(F.early_data, 0); /* nothing before the "+" */
     CHECK(data_is(0, MSG));
     CHECK_INT(F.errors, 0);
@@ -394,8 +396,7 @@ static void test_trycreate(void)
     /* synchronizing: NO [TRYCREATE] before the "+": the literal is never sent */
     reset(0);
     struct tern_err err = {0};
-    CHECK_INT(imap_append(S, "Sent Items", INDEX_FLAG_SEEN, T0, MSG, strlen(MSG), true, NULL,
-                          &err),
+    CHECK_INT(imap_append(S, "Sent Items", INDEX_FLAG_SEEN, T0, MSG, strlen(MSG), true, NULL, &err),
               TERN_OK);
     char want[400];
     snprintf(want, sizeof want,
@@ -412,9 +413,9 @@ static void test_trycreate(void)
 
     /* LITERAL+: the literal went out, the NO comes after it; one copy */
     reset(CAP_LITERALPLUS);
-    CHECK_INT(imap_append(S, "Archive/Sent", INDEX_FLAG_SEEN, 0, MSG, strlen(MSG), true, NULL,
-                          &err),
-              TERN_OK);
+    CHECK_INT(
+        imap_append(S, "Archive/Sent", INDEX_FLAG_SEEN, 0, MSG, strlen(MSG), true, NULL, &err),
+        TERN_OK);
     CHECK_INT(F.nst, 1);
     CHECK(strstr(logged(), "CREATE \"Archive/Sent\"\n") != NULL);
     CHECK_INT(F.errors, 0);
