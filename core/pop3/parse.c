@@ -152,14 +152,14 @@ enum tern_rc pop3_parser_feed(struct pop3_parser *p, const char *buf, size_t n, 
         char c = buf[i];
         switch (p->state) {
         case ST_STATUS: {
-            bool complete;
+            bool complete = false;
             rc = take_line(p, buf, n, &i, POP3_STATUS_MAX, &complete, err);
             if (rc == TERN_OK && complete)
                 rc = finish_status(p, err);
             break;
         }
         case ST_LIST: {
-            bool complete;
+            bool complete = false;
             rc = take_line(p, buf, n, &i, POP3_LIST_LINE_MAX, &complete, err);
             if (rc == TERN_OK && complete)
                 rc = finish_list_line(p, err);

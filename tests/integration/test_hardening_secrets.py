@@ -13,15 +13,13 @@
 """
 
 import os
-import re
 import stat
 import subprocess
 import time
 
 import pytest
 
-import fakes
-from hardening_helpers import (EX_CONFIG, EX_OK, FAKE_PW, FAKE_USER, MODES, Tern,
+from hardening_helpers import (EX_CONFIG, EX_OK, FAKE_PW, MODES, Tern,
                                assert_no_secret, assert_sane_exit, fake_account, hfake_factory,
                                make_message, proto_args, tern_path, use)
 

@@ -19,8 +19,8 @@ import re
 
 import pytest
 
-from hardening_helpers import (EX_DATAERR, EX_OK, Tern, assert_sane_exit, closed_port,
-                               fake_account, hfake_factory)
+from hardening_helpers import (EX_DATAERR, EX_OK, Tern, assert_sane_exit, fake_account,
+                               hfake_factory)
 
 
 @pytest.fixture

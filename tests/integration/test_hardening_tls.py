@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from hardening_helpers import (EX_OK, EX_PROTOCOL, EX_UNAVAILABLE, FAKE_PW, FAKE_USER, MODES,
+from hardening_helpers import (EX_OK, EX_PROTOCOL, EX_UNAVAILABLE, FAKE_USER, MODES,
                                PROTOS, Tern, assert_no_credentials, assert_nothing_in_clear,
                                assert_sane_exit, exercise, hfake_factory, post_tls, pre_tls,
                                spki_pin)
