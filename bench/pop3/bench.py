@@ -37,6 +37,7 @@ CLIENTS = os.environ.get("CLIENTS", "tern,fetchmail,getmail6,reference").split("
 NETNS = "ternpop3rtt"
 RELAY_HOST = "10.231.0.1"
 PREFIX = []  # ["ip", "netns", "exec", NETNS] for the RTT variant
+ALL_RUNS = []  # per client: every completed run's time, for the notes
 
 
 def timed(cmd, env=None, cwd=None):
@@ -153,6 +154,7 @@ def bench(lab, msgs, port_of, clients, runs, label, host="127.0.0.1"):
             print("%-10s %s all runs: %s" % (name, label, ", ".join("%.2f" % t for t in times)))
         results[name] = (statistics.median(times) if times else None,
                          max(rss) if rss else None, len(times), runs)
+        ALL_RUNS.append("%s %s: %s" % (name, label, ", ".join("%.2f" % t for t in times) or "none"))
     return results, total_bytes
 
 
@@ -251,6 +253,8 @@ def main():
                     "others check the CA chain with the name localhost:" % (
                         RTT_MS, RTT_MS // 2, probe, RTT_N), "",
                     table(res2, RTT_N, total2, "%d ms RTT, %d messages" % (RTT_MS, RTT_N)), ""]
+        out += ["Completed runs (s): " + "; ".join(ALL_RUNS) + ". The machine is shared (other "
+                "benchmarks and builds ran at the same time): compare within one table.", ""]
         text = "\n".join(out)
         print(text)
         if os.environ.get("WRITE_RESULTS", "1") == "1":

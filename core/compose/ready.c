@@ -10,6 +10,7 @@
 struct line {
     const char *p;
     size_t len;
+    bool bare_cr; /* ended by a CR not followed by LF */
 };
 
 struct field {
@@ -47,6 +48,7 @@ static enum tern_rc split_lines(const char *in, size_t n, struct line **out, siz
         }
         v[cnt].p = in + i;
         v[cnt].len = e - i;
+        v[cnt].bare_cr = e < n && in[e] == '\r' && !(e + 1 < n && in[e + 1] == '\n');
         cnt++;
         if (e < n && in[e] == '\r' && e + 1 < n && in[e + 1] == '\n')
             e++;
@@ -189,6 +191,16 @@ enum tern_rc compose_ready(const char *in, size_t n, const struct compose_ready_
     bool blank_sep = body_start < nl && lines[body_start].len == 0;
     if (blank_sep)
         body_start++;
+    /* A bare CR is a line end for the body (normalised to CRLF below), but
+     * in the header section it would let "Subject: hi\rBcc: x" add a field
+     * or a recipient the writer's LF filter never saw: refuse it there —
+     * the mbox line, every field line and the blank separator. */
+    for (size_t k = 0; !rc && k < body_start && k < nl; k++)
+        if (lines[k].bare_cr)
+            rc = tern_fail(err, TERN_EDATA,
+                           "the message header has a bare CR (a CR not followed by LF) "
+                           "in line %zu; refusing to guess where the field ends",
+                           k + 1);
 
     /* recipients */
     if (!rc && o->extract) {
@@ -339,6 +351,8 @@ char *compose_from_address(const char *msg, size_t n)
         return NULL;
     char *res = NULL;
     for (size_t i = 0; i < nl && lines[i].len && !res; i++) {
+        if (lines[i].bare_cr)
+            break; /* compose_ready refuses such a header */
         struct field f = {.first = i, .nlines = 1, .name = lines[i].p};
         f.name_len = field_name_len(&lines[i]);
         if (!f.name_len || !name_is(&f, "From"))

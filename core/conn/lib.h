@@ -79,6 +79,9 @@ struct conn_params {
     const char *ca_file; /* borrowed; NULL: system trust store (or pin only) */
     const char *pin;     /* borrowed "sha256//BASE64[;sha256//...]" or NULL */
     unsigned timeout_s;  /* per wait (connect, each reply, each recv); 0: 60 */
+    /* ... and, on the stream, per 1 KiB: each read/send call that moves
+     * less than CONN_PROGRESS_MIN bytes in one timeout of waiting is
+     * TERN_ETIMEOUT "sends too slowly" (stream.c explains) */
     /* whole operation: for a stream it runs from the start of conn_open
      * until conn_set_deadline restarts it; for a request handle it bounds
      * each perform (CURLOPT_TIMEOUT). 0: none */

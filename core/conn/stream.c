@@ -2,8 +2,20 @@
  * CONNECT_ONLY streams. libcurl does the connect phase (greeting, STARTTLS,
  * certificate checks, SASL) and then hands over a TLS byte stream through
  * curl_easy_send/recv. libcurl applies no timeouts to that stream, so every
- * wait here is bounded twice: by the per-wait timeout (server silent too
- * long) and by the whole-operation deadline (server dripping bytes).
+ * wait here is bounded three times: by the per-wait timeout (server silent
+ * too long), by the progress rule below (server dripping bytes), and by the
+ * whole-operation deadline when the caller set one.
+ *
+ * The progress rule: within one read or send call (conn_read_line,
+ * conn_read_exact, conn_send), every CONN_PROGRESS_MIN bytes moved must
+ * cost at most one timeout of *waiting*; a call that is done sooner (a
+ * short line, a small literal) needs nothing more. So a server dripping one
+ * byte every two seconds under `timeout = 3` is abandoned three seconds of
+ * waiting into the reply, while a steady transfer of any size passes as long
+ * as it moves 1 KiB per timeout (at the default 60 s, 17 bytes/s): the
+ * budget restarts at each KiB and each call, and only time spent in poll()
+ * counts, so a slow disk on our side (an IMAP literal's sink) is never
+ * blamed on the server.
  *
  * GnuTLS may hold decrypted bytes that poll() cannot see, so reads always
  * drain curl_easy_recv until CURLE_AGAIN before they wait on the socket.
@@ -18,12 +30,18 @@
 
 /* With a cancel flag, waits are cut into slices this long. */
 #define CONN_CANCEL_SLICE_MS 200
+/* The progress rule (see above): bytes that must move per timeout waited. */
+#define CONN_PROGRESS_MIN 1024 /* see lib.h timeout_s */
 
 struct conn {
     struct conn_ctx *ctx;
     curl_socket_t fd;
     unsigned timeout_ms;  /* per wait */
     uint64_t deadline_at; /* monotonic ms; 0: none */
+    /* progress rule: since the start of the current call or the last
+     * CONN_PROGRESS_MIN bytes, ms spent waiting and bytes moved */
+    uint64_t prog_waited_ms;
+    size_t prog_bytes;
     char rbuf[CONN_RBUF_SIZE];
     size_t rpos, rlen; /* unread bytes are rbuf[rpos..rlen) */
     bool eof;
@@ -142,23 +160,57 @@ static enum tern_rc deadline_fail(struct conn *c, struct tern_err *err)
                      c->ctx->peer, c->ctx->deadline_ms ? c->ctx->deadline_ms / 1000.0 : 0.0);
 }
 
+/* A new read or send call: a fresh progress budget. */
+static void progress_reset(struct conn *c)
+{
+    c->prog_waited_ms = 0;
+    c->prog_bytes = 0;
+}
+
+/* n bytes moved; each CONN_PROGRESS_MIN of them earns a fresh budget. */
+static void progress_add(struct conn *c, size_t n)
+{
+    c->prog_bytes += n;
+    if (c->prog_bytes >= CONN_PROGRESS_MIN)
+        progress_reset(c);
+}
+
 /* Wait until the socket is ready for `events`, bounded by the per-wait
- * timeout, the deadline and the cancel flag. */
+ * timeout, what is left of the progress budget, the deadline and the
+ * cancel flag. */
 static enum tern_rc wait_io(struct conn *c, short events, struct tern_err *err)
 {
     uint64_t start = now_ms();
     uint64_t wait_end = start + c->timeout_ms;
+    uint64_t slow_end =
+        start + (c->prog_waited_ms < c->timeout_ms ? c->timeout_ms - c->prog_waited_ms : 0);
+    enum tern_rc rc = TERN_OK;
     for (;;) {
         uint64_t now = now_ms();
-        if (c->deadline_at && now >= c->deadline_at)
-            return deadline_fail(c, err);
-        if (now >= wait_end)
-            return tern_fail(err, TERN_ETIMEOUT, "%s timed out: no %s for %.1f s", c->ctx->peer,
-                             events == POLLIN ? "reply" : "progress sending",
-                             c->timeout_ms / 1000.0);
-        if (c->ctx->p.cancel && *c->ctx->p.cancel)
-            return tern_fail(err, TERN_ECANCELED, "%s: canceled", c->ctx->peer);
-        uint64_t end = wait_end;
+        if (c->deadline_at && now >= c->deadline_at) {
+            rc = deadline_fail(c, err);
+            break;
+        }
+        if (now >= wait_end) {
+            rc = tern_fail(err, TERN_ETIMEOUT, "%s timed out: no %s for %.1f s", c->ctx->peer,
+                           events == POLLIN ? "reply" : "progress sending",
+                           c->timeout_ms / 1000.0);
+            break;
+        }
+        if (now >= slow_end) {
+            rc = tern_fail(err, TERN_ETIMEOUT,
+                           "%s timed out: the server %s too slowly (%zu bytes in %.1f s; "
+                           "tern needs %d bytes or the whole reply per %.1f s)",
+                           c->ctx->peer, events == POLLIN ? "sends" : "takes our data",
+                           c->prog_bytes, (c->prog_waited_ms + (now - start)) / 1000.0,
+                           CONN_PROGRESS_MIN, c->timeout_ms / 1000.0);
+            break;
+        }
+        if (c->ctx->p.cancel && *c->ctx->p.cancel) {
+            rc = tern_fail(err, TERN_ECANCELED, "%s: canceled", c->ctx->peer);
+            break;
+        }
+        uint64_t end = slow_end; /* never after wait_end */
         if (c->deadline_at && c->deadline_at < end)
             end = c->deadline_at;
         uint64_t slice = end - now;
@@ -167,15 +219,20 @@ static enum tern_rc wait_io(struct conn *c, short events, struct tern_err *err)
         struct pollfd pfd = {.fd = c->fd, .events = events};
         int r = poll(&pfd, 1, (int)slice);
         if (r > 0)
-            return TERN_OK; /* ready, or error/hangup for recv/send to report */
-        if (r < 0 && errno != EINTR)
-            return tern_fail(err, TERN_ECONN, "%s: poll failed: %s", c->ctx->peer, strerror(errno));
+            break; /* ready, or error/hangup for recv/send to report */
+        if (r < 0 && errno != EINTR) {
+            rc = tern_fail(err, TERN_ECONN, "%s: poll failed: %s", c->ctx->peer, strerror(errno));
+            break;
+        }
     }
+    c->prog_waited_ms += now_ms() - start;
+    return rc;
 }
 
 enum tern_rc conn_send(struct conn *c, const void *buf, size_t n, struct tern_err *err)
 {
     const char *p = buf;
+    progress_reset(c);
     while (n > 0) {
         if (c->deadline_at && now_ms() >= c->deadline_at)
             return deadline_fail(c, err);
@@ -190,6 +247,7 @@ enum tern_rc conn_send(struct conn *c, const void *buf, size_t n, struct tern_er
         if (rc != CURLE_OK)
             return tern_fail(err, TERN_ECONN, "%s: connection lost while sending: %s", c->ctx->peer,
                              curl_easy_strerror(rc));
+        progress_add(c, sent);
         p += sent;
         n -= sent;
     }
@@ -227,6 +285,7 @@ static enum tern_rc fill(struct conn *c, struct tern_err *err)
                 return TERN_OK;
             }
             c->rlen += got;
+            progress_add(c, got);
             return TERN_OK;
         }
         if (rc != CURLE_AGAIN)
@@ -243,6 +302,7 @@ enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struc
     if (max == 0)
         max = CONN_LINE_MAX;
     tbuf_reset(line);
+    progress_reset(c);
     for (;;) {
         if (c->rpos < c->rlen) {
             const char *start = c->rbuf + c->rpos;
@@ -271,6 +331,7 @@ enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struc
 enum tern_rc conn_read_exact(struct conn *c, uint64_t n, conn_sink_fn *sink, void *arg,
                              struct tern_err *err)
 {
+    progress_reset(c);
     while (n > 0) {
         if (c->rpos == c->rlen) {
             if (c->eof)

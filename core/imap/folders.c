@@ -69,28 +69,48 @@ static bool name_of(const struct imap_resp *r, uint32_t t, const char **s, size_
     return true;
 }
 
-static void status_items(const struct imap_resp *r, uint32_t l, struct imap_folder_status *st)
+/* STATUS facts decide whether a folder is selected at all, and an empty
+ * one has its watermark set from them: a count that does not parse is a
+ * protocol error, not a 0 ("empty, watermark at UIDNEXT" would lose the
+ * folder's mail). */
+static enum tern_rc status_items(const struct imap_resp *r, uint32_t l,
+                                 struct imap_folder_status *st, struct tern_err *err)
 {
+    static const char *const u32_items[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"};
+    unsigned got = 0; /* bits: MESSAGES, UIDNEXT, UIDVALIDITY */
     for (uint32_t c = imap_child(r, l); c != IMAP_NONE;) {
         uint32_t v = imap_next(r, l, c);
         if (v == IMAP_NONE)
             break;
         uint64_t x;
-        if (imap_num(r, v, UINT64_MAX / 2, &x)) {
-            if (imap_eq(r, c, "MESSAGES") && x <= UINT32_MAX)
+        for (size_t i = 0; i < sizeof u32_items / sizeof u32_items[0]; i++) {
+            if (!imap_eq(r, c, u32_items[i]))
+                continue;
+            if (!imap_num(r, v, UINT32_MAX, &x))
+                return tern_fail(err, TERN_EPROTO, "IMAP server sent an out-of-range STATUS %s",
+                                 u32_items[i]);
+            if (i == 0)
                 st->messages = (uint32_t)x;
-            else if (imap_eq(r, c, "UIDNEXT") && x <= UINT32_MAX)
+            else if (i == 1)
                 st->uidnext = (uint32_t)x;
-            else if (imap_eq(r, c, "UIDVALIDITY") && x <= UINT32_MAX)
+            else if (i == 2)
                 st->uidvalidity = (uint32_t)x;
-            else if (imap_eq(r, c, "UNSEEN") && x <= UINT32_MAX)
+            else
                 st->unseen = (uint32_t)x;
-            else if (imap_eq(r, c, "HIGHESTMODSEQ"))
-                st->highestmodseq = x;
+            if (i < 3)
+                got |= 1u << i;
+        }
+        if (imap_eq(r, c, "HIGHESTMODSEQ")) {
+            if (!imap_num(r, v, UINT64_MAX / 2, &x))
+                return tern_fail(err, TERN_EPROTO,
+                                 "IMAP server sent an out-of-range STATUS HIGHESTMODSEQ");
+            st->highestmodseq = x;
         }
         c = imap_next(r, l, v);
     }
-    st->have = true;
+    /* facts missing: the folder is selected and looked at instead */
+    st->have = got == 7;
+    return TERN_OK;
 }
 
 static enum tern_rc on_list(void *arg, const struct imap_resp *r, struct tern_err *err)
@@ -103,7 +123,7 @@ static enum tern_rc on_list(void *arg, const struct imap_resp *r, struct tern_er
         size_t n;
         struct lent *e;
         if (name_of(r, rest, &s, &n) && (e = find(c, s, n)))
-            status_items(r, imap_next(r, 0, rest), &e->st);
+            return status_items(r, imap_next(r, 0, rest), &e->st, err);
         return TERN_OK;
     }
     if (!imap_is_named(r, "LIST", &rest) && !(lsub = imap_is_named(r, "LSUB", &rest)))
@@ -350,6 +370,10 @@ enum tern_rc imap_select(struct imap_drv *d, const struct index_folder *f, bool 
     if (!s->sel.uidvalidity)
         return tern_fail(err, TERN_EPROTO, "IMAP server did not send UIDVALIDITY for '%s'",
                          f->name);
+    /* without EXISTS the folder would look empty while its watermark
+     * moves to UIDNEXT */
+    if (!s->sel.exists_seen)
+        return tern_fail(err, TERN_EPROTO, "IMAP server did not send EXISTS for '%s'", f->name);
     if (s->sel.nomodseq)
         s->sel.highestmodseq = 0;
     s->sel.selected = true;

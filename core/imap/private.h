@@ -16,6 +16,10 @@
 #define IMAP_STORE_BATCH 500   /* UIDs per STORE/MOVE command on replay */
 #define IMAP_FOLDERS_MAX 10000 /* LIST entries kept */
 #define IMAP_NAME_MAX 1000     /* bytes of a folder name */
+/* Untagged responses read while waiting for one (pipelined) burst: a
+ * 1,000,000-message mailbox's full flag fetch plus as many new headers
+ * plus expunges fit; a server streaming data without end does not. */
+#define IMAP_UNTAGGED_MAX ((uint64_t)4000000)
 
 /* Header fields the index is filled from. */
 #define IMAP_HEADER_FIELDS                                                                         \
@@ -43,6 +47,7 @@ struct imap_sel {
     uint32_t uidvalidity;
     uint32_t uidnext; /* 0: not sent */
     uint32_t exists;
+    bool exists_seen; /* SELECT must send EXISTS: 0 when missing is a guess */
     uint64_t highestmodseq;
     bool nomodseq;
     bool readonly;
@@ -69,7 +74,8 @@ struct imap_sess {
     bool broken;    /* a wait was cut short: responses are out of step */
     bool bye;
     struct imap_sel sel;
-    imap_route_fn *route; /* literal routing for the current wait */
+    uint64_t untagged_max; /* IMAP_UNTAGGED_MAX; tests lower it */
+    imap_route_fn *route;  /* literal routing for the current wait */
     void *route_arg;
 };
 

@@ -30,6 +30,7 @@ struct imap_sess *imap_sess_new(const struct imap_io *io)
     tbuf_init(&s->out, IMAP_OUT_MAX);
     s->tag_next = 1;
     s->done_below = 1;
+    s->untagged_max = IMAP_UNTAGGED_MAX;
     return s;
 }
 
@@ -236,42 +237,67 @@ static int range_count(void *arg, uint32_t lo, uint32_t hi)
     return 0;
 }
 
+/* A required number that does not parse: ignoring it would leave the
+ * mailbox facts at 0 (an "empty" folder whose watermark still moves to
+ * UIDNEXT), so the session stops instead. */
+static enum tern_rc bad_number(struct imap_sess *s, const char *what, struct tern_err *err)
+{
+    s->broken = true;
+    return tern_fail(err, TERN_EPROTO, "IMAP server sent an out-of-range %s", what);
+}
+
 /* What every response tells the session, whoever waits for it. */
-static void observe(struct imap_sess *s, const struct imap_resp *r)
+static enum tern_rc observe(struct imap_sess *s, const struct imap_resp *r, struct tern_err *err)
 {
     uint64_t v;
     uint32_t rest;
     if (r->kind == IMAP_CONT)
-        return;
+        return TERN_OK;
     if (r->status != IMAP_ST_NONE) {
         if (r->status == IMAP_ST_BYE)
             s->bye = true;
         if (!r->has_code)
-            return;
+            return TERN_OK;
         uint32_t c0 = imap_child(r, 0), c1 = imap_next(r, 0, c0);
         if (imap_eq(r, c0, "CAPABILITY"))
             imap_sess_caps(s, r, 0, c1);
         if (r->kind != IMAP_UNTAGGED && !imap_eq(r, c0, "READ-ONLY") &&
             !imap_eq(r, c0, "READ-WRITE"))
-            return;
-        if (imap_eq(r, c0, "UIDVALIDITY") && imap_num(r, c1, UINT32_MAX, &v))
+            return TERN_OK;
+        if (imap_eq(r, c0, "UIDVALIDITY")) {
+            if (!imap_num(r, c1, UINT32_MAX, &v) || v == 0)
+                return bad_number(s, "UIDVALIDITY", err);
             s->sel.uidvalidity = (uint32_t)v;
-        else if (imap_eq(r, c0, "UIDNEXT") && imap_num(r, c1, UINT32_MAX, &v))
+        } else if (imap_eq(r, c0, "UIDNEXT")) {
+            if (!imap_num(r, c1, UINT32_MAX, &v))
+                return bad_number(s, "UIDNEXT", err);
             s->sel.uidnext = (uint32_t)v;
-        else if (imap_eq(r, c0, "HIGHESTMODSEQ") && imap_num(r, c1, UINT64_MAX / 2, &v))
+        } else if (imap_eq(r, c0, "HIGHESTMODSEQ")) {
+            if (!imap_num(r, c1, UINT64_MAX / 2, &v))
+                return bad_number(s, "HIGHESTMODSEQ", err);
             s->sel.highestmodseq = v;
-        else if (imap_eq(r, c0, "NOMODSEQ"))
+        } else if (imap_eq(r, c0, "NOMODSEQ"))
             s->sel.nomodseq = true;
         else if (imap_eq(r, c0, "READ-ONLY"))
             s->sel.readonly = true;
         else if (imap_eq(r, c0, "CLOSED"))
             memset(&s->sel, 0, sizeof s->sel);
-        return;
+        return TERN_OK;
     }
     if (r->kind != IMAP_UNTAGGED)
-        return;
+        return TERN_OK;
+    /* "* <number> EXISTS/EXPUNGE/FETCH/RECENT": a number out of range
+     * (2^32, 20 digits, "-1") is not a reason to skip the response - a
+     * skipped EXISTS or FETCH loses mail behind a moved watermark */
+    uint32_t c0 = imap_child(r, 0);
+    const char *w;
+    size_t wn;
+    if (imap_str(r, c0, &w, &wn) && r->tok[c0].type == IMAP_ATOM && wn > 0 &&
+        ((w[0] >= '0' && w[0] <= '9') || w[0] == '-') && !imap_num(r, c0, UINT32_MAX, &v))
+        return bad_number(s, "message number", err);
     if (imap_is_numbered(r, "EXISTS", &v, &rest)) {
         s->sel.exists = (uint32_t)v;
+        s->sel.exists_seen = true;
     } else if (imap_is_numbered(r, "EXPUNGE", &v, &rest)) {
         if (s->sel.exists)
             s->sel.exists--;
@@ -279,7 +305,7 @@ static void observe(struct imap_sess *s, const struct imap_resp *r)
     } else if (imap_is_named(r, "VANISHED", &rest)) {
         s->sel.expunged = true;
         if (imap_is_list(r, rest)) /* (EARLIER): not counted in EXISTS */
-            return;
+            return TERN_OK;
         const char *set;
         size_t n;
         uint64_t count = 0;
@@ -296,6 +322,7 @@ static void observe(struct imap_sess *s, const struct imap_resp *r)
                 s->condstore = true;
         }
     }
+    return TERN_OK;
 }
 
 static void trace_resp(struct imap_sess *s, const struct imap_resp *r)
@@ -371,6 +398,7 @@ static enum tern_rc wait_loop(struct imap_sess *s, uint32_t tag, imap_resp_fn *f
     if (rc)
         return rc;
     struct tern_err early = {0}; /* the awaited reply, when it was NO/BAD and early */
+    uint64_t untagged = 0;
     while (s->done_below <= tag) {
         const struct imap_resp *r;
         rc = imap_read_resp(s->p, &s->io, &s->line, s->route, s->route_arg, &r, err);
@@ -380,7 +408,15 @@ static enum tern_rc wait_loop(struct imap_sess *s, uint32_t tag, imap_resp_fn *f
                 return tern_fail(err, TERN_ECONN, "the IMAP server closed the session (BYE)");
             return rc;
         }
-        observe(s, r);
+        /* well-formed data without end would keep the wait going forever */
+        if (r->kind == IMAP_UNTAGGED && ++untagged > s->untagged_max) {
+            s->broken = true;
+            return tern_fail(err, TERN_EPROTO,
+                             "IMAP server sent more than %llu responses to one command",
+                             (unsigned long long)s->untagged_max);
+        }
+        if ((rc = observe(s, r, err)))
+            return rc;
         trace_resp(s, r);
         if (r->kind == IMAP_CONT && cont) {
             *cont = true;

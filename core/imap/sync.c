@@ -229,9 +229,15 @@ static enum tern_rc on_fetch(struct fsync *fs, const struct imap_resp *r, uint32
                              struct tern_err *err)
 {
     uint64_t uid;
-    if (!imap_num(r, imap_fetch_item(r, att, "UID", false), UINT32_MAX, &uid) || uid == 0)
-        return TERN_OK; /* by sequence number only: the next sync catches it */
+    uint32_t ut = imap_fetch_item(r, att, "UID", false);
     uint32_t hdr = imap_fetch_item(r, att, "BODY[HEADER.FIELDS", true);
+    if (ut == IMAP_NONE && hdr == IMAP_NONE)
+        return TERN_OK; /* an unsolicited flag update by sequence number */
+    /* Skipping a message we asked for is not safe: the chunk's OK moves
+     * the watermark past it and no later sync asks again. Failing rolls
+     * the chunk back instead. */
+    if (!imap_num(r, ut, UINT32_MAX, &uid) || uid == 0)
+        return tern_fail(err, TERN_EPROTO, "IMAP server sent a FETCH without a valid UID");
     if (hdr != IMAP_NONE) {
         if (uid < fs->new_lo)
             return TERN_OK; /* `a:*` answered with an old message */
@@ -321,8 +327,11 @@ static enum tern_rc on_resp(void *arg, const struct imap_resp *r, struct tern_er
         }
         return imap_check(r, "IMAP command", err);
     }
-    if (imap_is_numbered(r, "FETCH", &num, &rest))
-        return imap_is_list(r, rest) ? on_fetch(fs, r, rest, err) : TERN_OK;
+    if (imap_is_numbered(r, "FETCH", &num, &rest)) {
+        if (!imap_is_list(r, rest))
+            return tern_fail(err, TERN_EPROTO, "IMAP server sent a FETCH without data");
+        return on_fetch(fs, r, rest, err);
+    }
     if (imap_is_named(r, "VANISHED", &rest)) {
         uint32_t set = imap_is_list(r, rest) ? imap_next(r, 0, rest) : rest;
         const char *s;

@@ -531,6 +531,53 @@ static void test_ready(void)
     o.nrcpts = 0;
 }
 
+/* A bare CR must not end a header field: "Subject: hi\rBcc: x" would add a
+ * blind copy the writer's LF filter never saw. In the body it is only a
+ * line end to normalise. */
+static void test_ready_bare_cr(void)
+{
+    struct compose_ready_opts o = {.extract = true, .from = &me, .msgid_domain = "example.org"};
+    struct compose_msg m;
+    struct tern_err e = {0};
+    static const char *bad[] = {
+        "To: a@example.org\nSubject: hi\rBcc: evil@example.org\n\nhi\n",
+        "To: a@example.org\rRCPT TO:<evil@example.org>\n\nhi\n",
+        "To: a@example.org\nCc: c@example.org\revil@example.org\n\nhi\n",
+        "To: a@example.org\nBcc: b@example.org\rRSET\n\nhi\n",
+        "From me@x Mon Jan  1 00:00:00 2024\rBcc: evil@example.org\nTo: a@example.org\n\nhi\n",
+        "To: a@example.org\nSubject: folded\n more\rBcc: evil@example.org\n\nhi\n",
+        "To: a@example.org\r\nSubject: x\r\n\rBcc: evil@example.org\r\nhi\r\n",
+        "To: a@example.org\nSubject: at the end\r",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(&e, 0, sizeof e);
+        CHECK_INT(compose_ready(bad[i], strlen(bad[i]), &o, &m, &e), TERN_EDATA);
+        CHECK(strstr(e.msg, "bare CR") != NULL);
+        CHECK(m.nrcpts == 0 && m.data.len == 0);
+        compose_msg_free(&m);
+    }
+    /* NUL in the header too */
+    static const char nul[] = "To: a@example.org\nSubject: hi\0Bcc: evil@example.org\n\nhi\n";
+    CHECK_INT(compose_ready(nul, sizeof nul - 1, &o, &m, NULL), TERN_EDATA);
+    compose_msg_free(&m);
+
+    /* CRLF and LF headers are fine; bare CRs in the body become CRLF */
+    const char *ok = "To: a@example.org\r\nSubject: ok\n\nbare\rcr inside\nand at end\r";
+    CHECK_INT(compose_ready(ok, strlen(ok), &o, &m, NULL), TERN_OK);
+    CHECK_INT(m.nrcpts, 1);
+    CHECK(canonical(m.data.data, m.data.len, 998));
+    CHECK(strstr(m.data.data, "\r\n\r\nbare\r\ncr inside\r\nand at end\r\n") != NULL);
+    compose_msg_free(&m);
+    /* no blank line: the first non-field line starts the body, and its CR
+     * is a body line end */
+    const char *nb = "To: a@example.org\nbody line\rsecond\n";
+    CHECK_INT(compose_ready(nb, strlen(nb), &o, &m, NULL), TERN_OK);
+    CHECK(m.data.data && strstr(m.data.data, "body line\r\nsecond\r\n") != NULL);
+    compose_msg_free(&m);
+    /* the sender lookup does not read past a bare CR either */
+    CHECK(compose_from_address("Subject: x\rFrom: e@example.org\n\n", 32) == NULL);
+}
+
 static void test_ready_long_lines(void)
 {
     struct tbuf in;
@@ -588,6 +635,7 @@ int main(void)
     test_build_hostile();
     test_build_attach();
     test_ready();
+    test_ready_bare_cr();
     test_ready_long_lines();
     test_from_address();
     return check_done("test-compose");

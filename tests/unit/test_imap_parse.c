@@ -203,6 +203,18 @@ static void test_data(void)
     r = one("* 3 EXPUNGE\r\n", TERN_OK);
     CHECK(r && imap_is_numbered(r, "EXPUNGE", &num, &att) && num == 3 && att == IMAP_NONE);
     CHECK(r && !imap_is_numbered(r, "FETCH", &num, &att));
+    /* message numbers are 32-bit: 2^32-1 is one, 2^32 and beyond are not
+     * (the session turns those into a protocol error, never a skip) */
+    r = one("* 4294967295 EXISTS\r\n", TERN_OK);
+    CHECK(r && imap_is_numbered(r, "EXISTS", &num, &att) && num == UINT32_MAX);
+    r = one("* 4294967296 EXISTS\r\n", TERN_OK);
+    CHECK(r && !imap_is_numbered(r, "EXISTS", &num, &att));
+    r = one("* 99999999999999999999 FETCH (UID 1)\r\n", TERN_OK);
+    CHECK(r && !imap_is_numbered(r, "FETCH", &num, &att));
+    r = one("* 1 FETCH (UID 4294967296)\r\n", TERN_OK);
+    uint64_t big;
+    CHECK(r && imap_is_numbered(r, "FETCH", &num, &att) &&
+          !imap_num(r, imap_fetch_item(r, att, "UID", false), UINT32_MAX, &big));
     /* several responses in one stream, kept apart */
     const char *two = "* 4 EXISTS\r\n* 0 RECENT\r\nA1 OK done\r\n";
     feed(two, strlen(two));

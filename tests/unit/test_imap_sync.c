@@ -33,7 +33,14 @@ struct fake {
     bool condstore;     /* offer CONDSTORE (not QRESYNC) */
     uint64_t modseq;    /* HIGHESTMODSEQ */
     size_t huge_header; /* announce a header literal this big */
-    struct tbuf out;    /* bytes the client has yet to read */
+    /* hostile numbers: text sent instead of the real value (NULL: the
+     * real one; "": leave the item out) */
+    const char *exists_text; /* SELECT's EXISTS count */
+    const char *uid1_text;   /* UID of the first message in a header FETCH */
+    const char *seq1_text;   /* its sequence number */
+    size_t flood;            /* "* OK" lines sent before a header FETCH's data */
+    bool unsolicited;        /* a flag update by sequence number, no UID */
+    struct tbuf out;         /* bytes the client has yet to read */
     size_t rpos;
     struct tbuf log;  /* commands received, one per line, without tags */
     char held[8][64]; /* tagged lines held back (reverse_tags) */
@@ -81,12 +88,20 @@ static void fetch_one(size_t seq, struct fmsg *m, bool full)
     char hdr[256];
     snprintf(hdr, sizeof hdr, "From: a@b.example\r\nSubject: %s\r\n\r\n", m->subject);
     size_t len = F.huge_header ? F.huge_header : strlen(hdr);
+    char seqs[32], uid[48];
+    snprintf(seqs, sizeof seqs, "%zu", seq);
+    snprintf(uid, sizeof uid, "UID %u ", m->uid);
+    if (m == &F.m[0] && F.seq1_text)
+        snprintf(seqs, sizeof seqs, "%s", F.seq1_text);
+    if (m == &F.m[0] && F.uid1_text)
+        snprintf(uid, sizeof uid, "%s%s%s", *F.uid1_text ? "UID " : "", F.uid1_text,
+                 *F.uid1_text ? " " : "");
     char line[1024];
     snprintf(line, sizeof line,
-             "* %zu FETCH (UID %u FLAGS (%s) INTERNALDATE \" 2-Jan-2024 10:00:00 +0000\" "
+             "* %s FETCH (%sFLAGS (%s) INTERNALDATE \" 2-Jan-2024 10:00:00 +0000\" "
              "RFC822.SIZE 100 BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1) "
              "BODY[HEADER.FIELDS (FROM SUBJECT)] {%zu}\r\n",
-             seq, m->uid, m->flags, len);
+             seqs, uid, m->flags, len);
     tbuf_puts(&F.out, line);
     if (F.huge_header)
         return; /* the client must refuse before reading it */
@@ -150,7 +165,10 @@ static void command(char *line)
         say("%s OK", tag);
     } else if (!strncmp(cmd, "SELECT", 6)) {
         bool inbox = strstr(cmd, "INBOX") != NULL;
-        say("* %zu EXISTS", inbox ? alive() : 0);
+        if (!inbox || !F.exists_text)
+            say("* %zu EXISTS", inbox ? alive() : 0);
+        else if (*F.exists_text)
+            say("* %s EXISTS", F.exists_text);
         say("* OK [UIDVALIDITY %u] ok", inbox ? F.uidvalidity : 77);
         if (F.send_uidnext)
             say("* OK [UIDNEXT %u] ok", inbox ? F.uidnext : 1);
@@ -164,6 +182,10 @@ static void command(char *line)
         const char *cs = strstr(cmd, "(CHANGEDSINCE ");
         uint64_t since = cs ? strtoull(cs + 14, NULL, 10) : 0;
         size_t seq = 0;
+        for (size_t i = 0; full && i < F.flood; i++)
+            say("* OK still here");
+        if (full && F.unsolicited)
+            say("* 1 FETCH (FLAGS (\\Seen))");
         for (size_t i = 0; i < F.n; i++) {
             if (F.m[i].gone)
                 continue;
@@ -275,11 +297,15 @@ static void add_msg(const char *subject, const char *flags)
     snprintf(m->flags, sizeof m->flags, "%s", flags);
 }
 
+static uint64_t untagged_max; /* 0: the session's default */
+
 static enum tern_rc run_sync(struct acct_sync_stats *st, struct tern_err *err)
 {
     struct imap_io io = {.read_line = f_line, .read_exact = f_exact, .send = f_send};
     imap_sess_free(&D.s);
     D.s = imap_sess_new(&io);
+    if (untagged_max)
+        D.s->untagged_max = untagged_max;
     D.sel_fid = 0;
     D.s->caps = CAP_KNOWN | CAP_IMAP4REV1 | CAP_UIDPLUS;
     if (F.condstore)
@@ -497,6 +523,99 @@ static void test_hostile(void)
     CHECK_INT(count("INBOX"), 1);
 }
 
+static uint32_t watermark(void)
+{
+    struct index_folder f;
+    struct tern_err err = {0};
+    if (index_folder_get(D.ix, 0, "INBOX", &f, &err))
+        return 999;
+    uint32_t u = f.uidnext;
+    index_folder_clear(&f);
+    return u;
+}
+
+/* A bad number must fail the sync, not be skipped: nothing stored, the
+ * watermark where it was, and the next clean sync brings every message. */
+static void bad_number_case(const char *what, const char **knob, const char *text, const char *msg)
+{
+    reset_fake();
+    drop_inbox();
+    add_msg("one", "");
+    add_msg("two", "");
+    struct acct_sync_stats st;
+    struct tern_err err;
+    *knob = text;
+    enum tern_rc rc = run_sync(&st, &err);
+    if (rc != TERN_EPROTO)
+        fprintf(stderr, "  case %s: rc %d (%s)\n", what, (int)rc, err.msg);
+    CHECK_INT(rc, TERN_EPROTO);
+    CHECK(strstr(err.msg, msg) != NULL);
+    CHECK(count("INBOX") <= 0);
+    CHECK(watermark() <= 1);
+    *knob = NULL;
+    tbuf_reset(&F.out);
+    F.rpos = 0;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK_INT(count("INBOX"), 2);
+    CHECK(id_of(1) != 0 && id_of(2) != 0);
+    CHECK_INT(watermark(), 3);
+}
+
+static void test_bad_numbers(void)
+{
+    bad_number_case("exists 2^32", &F.exists_text, "4294967296", "out-of-range");
+    bad_number_case("exists 20 digits", &F.exists_text, "99999999999999999999", "out-of-range");
+    bad_number_case("exists negative", &F.exists_text, "-1", "out-of-range");
+    bad_number_case("no exists", &F.exists_text, "", "EXISTS");
+    bad_number_case("uid 2^32+1", &F.uid1_text, "4294967297", "UID");
+    bad_number_case("uid 20 digits", &F.uid1_text, "99999999999999999999", "UID");
+    bad_number_case("uid negative", &F.uid1_text, "-1", "UID");
+    bad_number_case("uid 0", &F.uid1_text, "0", "UID");
+    bad_number_case("no uid", &F.uid1_text, "", "UID");
+    bad_number_case("seq 20 digits", &F.seq1_text, "99999999999999999999", "out-of-range");
+    bad_number_case("seq 2^32", &F.seq1_text, "4294967296", "out-of-range");
+
+    /* an unsolicited flag update without UID is not an error */
+    reset_fake();
+    drop_inbox();
+    add_msg("one", "");
+    F.unsolicited = true;
+    struct acct_sync_stats st;
+    struct tern_err err;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK_INT(count("INBOX"), 1);
+}
+
+/* A server answering with well-formed untagged data without end: the wait
+ * stops at the ceiling (lowered here) and the chunk is rolled back. */
+static void test_untagged_flood(void)
+{
+    reset_fake();
+    drop_inbox();
+    add_msg("one", "");
+    add_msg("two", "");
+    struct acct_sync_stats st;
+    struct tern_err err;
+    untagged_max = 100;
+    F.flood = 101; /* plus EXISTS and the OK lines of SELECT in their own wait */
+    CHECK_INT(run_sync(&st, &err), TERN_EPROTO);
+    CHECK(strstr(err.msg, "more than 100 responses") != NULL);
+    CHECK(D.s->broken);
+    CHECK(count("INBOX") <= 0);
+    CHECK(watermark() <= 1);
+    /* up to the ceiling is fine: 96 + 2 FETCH = 98 */
+    tbuf_reset(&F.out);
+    F.rpos = 0;
+    F.flood = 96;
+    CHECK_INT(run_sync(&st, &err), TERN_OK);
+    CHECK_INT(count("INBOX"), 2);
+    CHECK_INT(watermark(), 3);
+    untagged_max = 0;
+    /* the default ceiling holds a 1,000,000-message mailbox's flag fetch
+     * plus as many new headers */
+    CHECK(IMAP_UNTAGGED_MAX >= 2000000);
+}
+
 static void set_flags(size_t i, const char *flags)
 {
     snprintf(F.m[i].flags, sizeof F.m[i].flags, "%s", flags);
@@ -564,6 +683,8 @@ int main(void)
     test_out_of_order_and_no_uidnext();
     test_hostile();
     test_condstore();
+    test_bad_numbers();
+    test_untagged_flood();
     imap_sess_free(&D.s);
     index_close(&D.ix);
     tbuf_free(&F.out);
