@@ -421,6 +421,18 @@ static enum tern_rc run(struct pctx *c, struct pitem **v, size_t n, const char *
     return rc;
 }
 
+/* The pending items from v[i] on with v[i]'s op and argument, up to a
+ * batch, into group: they go to the server as one command. */
+static size_t gather(struct pitem **v, size_t i, size_t n, struct pitem **group)
+{
+    size_t g = 0;
+    for (size_t j = i; j < n && g < IMAP_STORE_BATCH; j++)
+        if (!v[j]->done && v[j]->op == v[i]->op &&
+            !strcmp(v[j]->arg ? v[j]->arg : "", v[i]->arg ? v[i]->arg : ""))
+            group[g++] = v[j];
+    return g;
+}
+
 static enum tern_rc do_flags(struct pctx *c, struct pitem **v, size_t n, struct tern_err *err)
 {
     struct tbuf set, names;
@@ -430,13 +442,8 @@ static enum tern_rc do_flags(struct pctx *c, struct pitem **v, size_t n, struct 
     for (size_t i = 0; i < n && !rc; i++) {
         if (v[i]->done)
             continue;
-        /* everything with the same op and argument in one STORE */
         struct pitem *group[IMAP_STORE_BATCH];
-        size_t g = 0;
-        for (size_t j = i; j < n && g < IMAP_STORE_BATCH; j++)
-            if (!v[j]->done && v[j]->op == v[i]->op &&
-                !strcmp(v[j]->arg ? v[j]->arg : "", v[i]->arg ? v[i]->arg : ""))
-                group[g++] = v[j];
+        size_t g = gather(v, i, n, group);
         for (size_t j = 0; j < g; j++)
             group[j]->done = true;
         if (flag_text(v[i]->arg, &names) != TERN_OK) {
@@ -477,11 +484,7 @@ static enum tern_rc do_moves(struct pctx *c, struct pitem **v, size_t n, struct 
         if (v[i]->done)
             continue;
         struct pitem *group[IMAP_STORE_BATCH];
-        size_t g = 0;
-        for (size_t j = i; j < n && g < IMAP_STORE_BATCH; j++)
-            if (!v[j]->done && v[j]->op == v[i]->op &&
-                !strcmp(v[j]->arg ? v[j]->arg : "", v[i]->arg ? v[i]->arg : ""))
-                group[g++] = v[j];
+        size_t g = gather(v, i, n, group);
         struct index_folder dest = {0};
         bool refused = false;
         if (v[i]->op == INDEX_OP_MOVE) {
