@@ -10,9 +10,16 @@
 
 static enum tern_rc put_safe_line(struct tbuf *out, const char *s, size_t n)
 {
-    /* Header values are one line: no newline or tab may start a fake
-     * header below. */
-    return safe_text(s, n, 0, out);
+    /* Header values are one line: no newline may start a fake header
+     * below. A TAB is whitespace (folding leaves one wherever a mailer
+     * folded with TAB, e.g. "the\r\n\tquarterly" unfolds to "the\tquarterly"):
+     * shown as a space, not as a placeholder between the words. */
+    size_t start = out->len;
+    enum tern_rc rc = safe_text(s, n, SAFE_ALLOW_TAB, out);
+    for (size_t i = start; !rc && i < out->len; i++)
+        if (out->data[i] == '\t')
+            out->data[i] = ' ';
+    return rc;
 }
 
 static enum tern_rc put_addrs(struct tbuf *out, const char *label,

@@ -200,6 +200,67 @@ static void test_incomplete_end(void)
     CHECK_STR(CONV("gb18030", "\xD6\xD0\x81\x30"), "\xE4\xB8\xAD" R);
 }
 
+/* Texts whose UTF-8 is longer than the converter's output chunk (4 KiB):
+ * no character is lost, doubled or split where one chunk ends and the next
+ * begins, a bad byte deep inside becomes one U+FFFD, and an incomplete
+ * sequence at the very end still becomes U+FFFD. Each expected result is
+ * built from the same repeated character, not from this code's output. */
+static void check_long(const char *cs, const char *unit, size_t ul, const char *want_unit,
+                       size_t count, const char *bad, const char *tail, const char *want_tail)
+{
+    struct tbuf in, want;
+    tbuf_init(&in, 0);
+    tbuf_init(&want, 0);
+    for (size_t i = 0; i < count; i++) {
+        if (bad && i == count / 2) {
+            tbuf_puts(&in, bad);
+            tbuf_puts(&want, R);
+        }
+        tbuf_append(&in, unit, ul);
+        tbuf_puts(&want, want_unit);
+    }
+    if (tail) {
+        tbuf_puts(&in, tail);
+        tbuf_puts(&want, want_tail);
+    }
+    const char *got = conv_n(cs, in.data, in.len);
+    CHECK(got != NULL && want.len > 3 * 4096);
+    if (got && strcmp(got, want.data)) {
+        fprintf(stderr, "long %s text differs (got %zu bytes, want %zu)\n", cs, strlen(got),
+                want.len);
+        CHECK(false);
+    }
+    tbuf_free(&in);
+    tbuf_free(&want);
+}
+
+static void test_long_texts(void)
+{
+    /* 한 in CP949: 2 bytes -> 3 */
+    check_long("ks_c_5601-1987", "\xC7\xD1", 2, "\xED\x95\x9C", 5000, "\xFF", "\xC7", R);
+    /* odd offsets: an ASCII byte shifts every character by one */
+    check_long("ks_c_5601-1987", "a\xC7\xD1", 3, "a\xED\x95\x9C", 4001, NULL, NULL, NULL);
+    /* UTF-16LE with a surrogate pair: 4 bytes -> 4 */
+    check_long("utf-16le", "\x3D\xD8\x00\xDE", 4, "\xF0\x9F\x98\x80", 4000, NULL, "a", R);
+    /* ISO-2022-JP: one shift, then two-byte JIS characters (こ) */
+    struct tbuf jp, want;
+    tbuf_init(&jp, 0);
+    tbuf_init(&want, 0);
+    tbuf_puts(&jp, "\x1B$B");
+    for (int i = 0; i < 5000; i++) {
+        tbuf_puts(&jp, "$3");
+        tbuf_puts(&want, "\xE3\x81\x93");
+    }
+    tbuf_puts(&jp, "\x1B(B!");
+    tbuf_puts(&want, "!");
+    const char *got = conv_n("iso-2022-jp", jp.data, jp.len);
+    CHECK(got && !strcmp(got, want.data));
+    tbuf_free(&jp);
+    tbuf_free(&want);
+    /* GB18030 four-byte sequences (ä = 81 30 8A 31) */
+    check_long("gb18030", "\x81\x30\x8A\x31", 4, "\xC3\xA4", 7000, NULL, "\x81\x30", R);
+}
+
 static void test_stateful(void)
 {
     /* ISO-2022-JP: こんにちは between the escapes */
@@ -567,6 +628,7 @@ int main(void)
     test_guess();
     test_bad_bytes();
     test_incomplete_end();
+    test_long_texts();
     test_stateful();
     test_cache();
     test_ceiling();

@@ -141,6 +141,11 @@ static void test_addresses(void)
     check_addr(&l, 0, "J\xc3\xbcrgen", "j@x");
     check_addr(&l, 1, "Ma\xc3\xaf" "a", "m@x");
     mime_addr_list_free(&l);
+    /* an encoded word in the comment that names a bare address */
+    parse_addrs("bob@x (=?UTF-8?Q?B=C3=B6b?=)", &l);
+    CHECK_INT(l.n, 1);
+    check_addr(&l, 0, "B\xc3\xb6" "b", "bob@x");
+    mime_addr_list_free(&l);
 
     /* Comments everywhere, obsolete spacing, escapes. */
     parse_addrs("(lead) john . doe @ example . com (John), \"a \\\"q\\\" b\" <q@x>", &l);
@@ -451,6 +456,16 @@ static void test_params(void)
                 "application/x", "caf\xc3\xa9.txt", NULL);
     check_param("Content-Type: application/x; name=\"unterminated", "application/x",
                 "unterminated", NULL);
+    /* continuations without '*' holding an RFC 2047 word (quoted) */
+    check_param("Content-Type: application/x; name*0=\"=?UTF-8?Q?caf=C3=A9?=\"; name*1=\".txt\"",
+                "application/x", "caf\xc3\xa9.txt", NULL);
+    /* a NUL decoded from %00 cannot cut the name short: U+FFFD */
+    check_param("Content-Type: application/x\n"
+                "Content-Disposition: attachment; filename*=utf-8''a%00b.txt",
+                "application/x", "a\xef\xbf\xbd" "b.txt", NULL);
+    char *sn = mime_safe_filename("a\xef\xbf\xbd" "b.txt", NULL, 1);
+    CHECK_STR(sn, "a_b.txt");
+    free(sn);
     /* mbox From_ line before the header */
     check_param("From someone@x Mon Jan  1 00:00:00 2024\nContent-Type: image/gif",
                 "image/gif", NULL, NULL);
@@ -591,6 +606,199 @@ static void test_text(void)
     CHECK_INT(mime_html_to_text(html, strlen(html), &o), TERN_OK);
     CHECK_STR(o.data, "ab\nc < d \xef\xbf\xbd \xef\xbf\xbd e\nx < yjs\n\n  kept\n  spacing\n\nend\n");
     tbuf_free(&o);
+}
+
+/* Issue 3 point 1: header variants at the envelope and rendering level. */
+static void test_header_variants(void)
+{
+    /* duplicate From: the first one wins (a forged second cannot change it) */
+    const char d[] = "From: first@example.com\nFrom: forged@evil.example\n"
+                     "Subject: one\nSubject: two\n\nbody\n";
+    struct mime_envelope *e = NULL;
+    CHECK_INT(mime_parse_headers(d, sizeof d - 1, &e, NULL), TERN_OK);
+    if (e) {
+        CHECK_INT(e->from.n, 1);
+        check_addr(&e->from, 0, "", "first@example.com");
+        CHECK_STR(e->subject, "one");
+    }
+    mime_envelope_free(&e);
+
+    /* raw 8-bit that is not UTF-8 (latin-1): windows-1252, nothing lost */
+    const char l1[] = "From: Andr\xe9 <a@example.fr>\nSubject: caf\xe9 \x80 5\n\nbody\n";
+    CHECK_INT(mime_parse_headers(l1, sizeof l1 - 1, &e, NULL), TERN_OK);
+    if (e) {
+        check_addr(&e->from, 0, "Andr\xc3\xa9", "a@example.fr");
+        CHECK_STR(e->subject, "caf\xc3\xa9 \xe2\x82\xac 5");
+    }
+    mime_envelope_free(&e);
+
+    /* Folding with TAB (Outlook does): the value keeps the TAB (RFC 5322
+     * unfolding), and the rendered header shows it as a space, not as a
+     * placeholder between the words. */
+    const char f[] = "From: \"Long\r\n\tName\" <a@x>\r\nTo: b@x\r\n"
+                     "Subject: Meeting about the\r\n\tquarterly report\r\n\r\nbody\r\n";
+    struct mime_message *m = NULL;
+    CHECK_INT(mime_parse(f, sizeof f - 1, &m, NULL), TERN_OK);
+    if (m) {
+        CHECK_STR(m->env->subject, "Meeting about the\tquarterly report");
+        struct tbuf o;
+        tbuf_init(&o, 0);
+        CHECK_INT(mime_render_text(m, NULL, &o), TERN_OK);
+        CHECK_STR(o.data, "From: Long Name <a@x>\nTo: b@x\n"
+                          "Subject: Meeting about the quarterly report\n\nbody\n");
+        tbuf_free(&o);
+    }
+    mime_message_free(&m);
+}
+
+static struct mime_message *parse_lit(const char *s)
+{
+    struct mime_message *m = NULL;
+    CHECK_INT(mime_parse(s, strlen(s), &m, NULL), TERN_OK);
+    return m;
+}
+
+static char *decoded(const struct mime_message *m, const struct mime_part *p)
+{
+    struct tbuf b;
+    tbuf_init(&b, 0);
+    CHECK(p != NULL);
+    if (p)
+        CHECK_INT(mime_part_decode(m, p, &b), TERN_OK);
+    tbuf_append(&b, "", 0);
+    return tbuf_steal(&b);
+}
+
+/* Issue 3 point 4: transfer encodings, unknown types, unknown multipart
+ * subtypes, preamble and epilogue never shown. */
+static void test_encodings_and_types(void)
+{
+    static const struct {
+        const char *cte;
+        enum mime_encoding enc;
+    } ctes[] = {
+        {"7bit", MIME_ENC_7BIT},
+        {"7BIT (comment)", MIME_ENC_7BIT},
+        {"8bit", MIME_ENC_8BIT},
+        {" Binary", MIME_ENC_BINARY},
+        {"Quoted-Printable", MIME_ENC_QP},
+        {"BASE64", MIME_ENC_BASE64},
+        {"x-uuencode", MIME_ENC_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof ctes / sizeof ctes[0]; i++) {
+        struct tbuf b;
+        tbuf_init(&b, 0);
+        tbuf_printf(&b, "Content-Transfer-Encoding: %s\n\nx\n", ctes[i].cte);
+        struct mime_message *m = NULL;
+        CHECK_INT(mime_parse(b.data, b.len, &m, NULL), TERN_OK);
+        CHECK(m && m->root->encoding == ctes[i].enc);
+        mime_message_free(&m);
+        tbuf_free(&b);
+    }
+
+    /* binary and 8bit bodies pass through byte for byte (NUL included);
+     * an unknown encoding is passed through undecoded */
+    static const char bin[] = "Content-Type: application/octet-stream\n"
+                              "Content-Transfer-Encoding: binary\n\n\x01\x00\xff\xfe\n";
+    struct mime_message *m = NULL;
+    CHECK_INT(mime_parse(bin, sizeof bin - 1, &m, NULL), TERN_OK);
+    if (m) {
+        struct tbuf b;
+        tbuf_init(&b, 0);
+        CHECK_INT(mime_part_decode(m, m->root, &b), TERN_OK);
+        CHECK(b.len == 5 && !memcmp(b.data, "\x01\x00\xff\xfe\n", 5));
+        CHECK_INT(mime_part_size(m, m->root), 5);
+        tbuf_free(&b);
+    }
+    mime_message_free(&m);
+    m = parse_lit("Content-Transfer-Encoding: x-uuencode\n\nbegin 644 f\n=?x?=\n");
+    if (m) {
+        char *t = decoded(m, m->root);
+        CHECK_STR(t, "begin 644 f\n=?x?=\n");
+        free(t);
+    }
+    mime_message_free(&m);
+
+    /* base64 with whitespace, garbage and no padding; QP with a soft break
+     * and a bad escape, through a part */
+    m = parse_lit("Content-Type: multipart/mixed; boundary=z\n\n"
+                  "--z\nContent-Type: application/octet-stream\n"
+                  "Content-Transfer-Encoding: base64\n\naGVs\n bG8g!*d29y\nbGQ\n"
+                  "--z\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n"
+                  "soft=\nbreak =ZZ caf=C3=A9\n--z--\n");
+    if (m) {
+        const struct mime_part *a = m->root->child;
+        char *t = decoded(m, a);
+        CHECK_STR(t, "hello world");
+        free(t);
+        CHECK(a && mime_part_size(m, a) == 11);
+        t = decoded(m, a ? a->next : NULL);
+        CHECK_STR(t, "softbreak =ZZ caf\xc3\xa9");
+        free(t);
+    }
+    mime_message_free(&m);
+
+    /* unknown types: no text to show, one attachment of that type */
+    static const char *const unknown[] = {"application/x-weird", "foo/bar"};
+    for (size_t i = 0; i < 2; i++) {
+        struct tbuf b;
+        tbuf_init(&b, 0);
+        tbuf_printf(&b, "Content-Type: %s\n\nxyz\n", unknown[i]);
+        m = NULL;
+        CHECK_INT(mime_parse(b.data, b.len, &m, NULL), TERN_OK);
+        if (m) {
+            CHECK_STR(m->root->type, unknown[i]);
+            CHECK(mime_best_text(m) == NULL);
+            struct mime_attachments at;
+            CHECK_INT(mime_attachments_list(m, &at), TERN_OK);
+            CHECK_INT(at.n, 1);
+            if (at.n == 1) {
+                CHECK_STR(at.v[0].content_type, unknown[i]);
+                CHECK_INT(at.v[0].size, 4);
+                CHECK_STR(at.v[0].safe_name, "attachment-1");
+            }
+            mime_attachments_free(&at);
+        }
+        mime_message_free(&m);
+        tbuf_free(&b);
+    }
+
+    /* an unknown multipart subtype is split like multipart/mixed */
+    m = parse_lit("Content-Type: multipart/x-unheard-of; boundary=q\n\n"
+                  "--q\nContent-Type: text/plain\n\nfirst\n"
+                  "--q\nContent-Type: image/gif\n\nGIF\n--q--\n");
+    if (m) {
+        CHECK_INT(m->nparts, 3);
+        const struct mime_part *b = mime_best_text(m);
+        CHECK(b && b == m->root->child);
+        char *t = decoded(m, b);
+        CHECK_STR(t, "first");
+        free(t);
+        struct mime_attachments at;
+        CHECK_INT(mime_attachments_list(m, &at), TERN_OK);
+        CHECK(at.n == 1 && !strcmp(at.v[0].content_type, "image/gif"));
+        mime_attachments_free(&at);
+    }
+    mime_message_free(&m);
+
+    /* preamble and epilogue are never shown */
+    char *buf;
+    m = load("alternative.eml", &buf);
+    if (m) {
+        struct tbuf o;
+        tbuf_init(&o, 0);
+        CHECK_INT(mime_render_text(m, NULL, &o), TERN_OK);
+        CHECK(o.data && strstr(o.data, "Plain version") != NULL);
+        CHECK(o.data && strstr(o.data, "preamble") == NULL);
+        CHECK(o.data && strstr(o.data, "epilogue") == NULL);
+        tbuf_reset(&o);
+        CHECK_INT(mime_render_json(m, NULL, &o), TERN_OK);
+        CHECK(o.data && strstr(o.data, "preamble") == NULL);
+        CHECK(o.data && strstr(o.data, "epilogue") == NULL);
+        tbuf_free(&o);
+    }
+    mime_message_free(&m);
+    free(buf);
 }
 
 static void test_filenames(void)
@@ -771,6 +979,29 @@ static void test_render(void)
     mime_message_free(&m);
     free(buf);
 
+    /* JSON for a message without Date, Subject, Message-ID, To, Cc or any
+     * text: nulls and empty arrays; an unparseable Date is null too. */
+    static const char *const bare[] = {
+        "From: a@x\n\n",
+        "From: a@x\nDate: the day after tomorrow\nContent-Type: image/png\n\nPNG",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct mime_message *b = NULL;
+        CHECK_INT(mime_parse(bare[i], strlen(bare[i]), &b, NULL), TERN_OK);
+        tbuf_reset(&o);
+        if (b)
+            CHECK_INT(mime_render_json(b, NULL, &o), TERN_OK);
+        CHECK_STR(o.data, i == 0 ? "{\"from\":[{\"name\":\"\",\"address\":\"a@x\"}],\"to\":[],"
+                                   "\"cc\":[],\"subject\":null,\"date\":null,"
+                                   "\"message_id\":null,\"text\":\"\",\"attachments\":[]}"
+                                 : "{\"from\":[{\"name\":\"\",\"address\":\"a@x\"}],\"to\":[],"
+                                   "\"cc\":[],\"subject\":null,\"date\":null,"
+                                   "\"message_id\":null,\"text\":null,\"attachments\":"
+                                   "[{\"filename\":\"attachment-1.png\","
+                                   "\"content_type\":\"image/png\",\"size\":3}]}");
+        mime_message_free(&b);
+    }
+
     /* Hostile: no escape, C1 or bidi control reaches the output. */
     m = load("hostile.eml", &buf);
     tbuf_reset(&o);
@@ -807,12 +1038,14 @@ static void test_render(void)
 int main(void)
 {
     test_headers();
+    test_header_variants();
     test_addresses();
     test_dates();
     test_envelope();
     test_tree();
     test_params();
     test_text();
+    test_encodings_and_types();
     test_filenames();
     test_attachments();
     test_render();
