@@ -1,7 +1,9 @@
 /* `tern attachments ID|--file FILE [--save DIR]`: list or save the
  * attachments of one message (by ID: found and fetched like `tern read
  * ID`, see cmd_msg_open; never marked seen). Names and saving rules are
- * core/mime's (mime_safe_filename, mime_save_part). */
+ * core/mime's (mime_safe_filename, mime_save_part). Text parts are saved
+ * with LF line ends whichever protocol brought the message (see
+ * mime_parse_local); binary and base64 parts byte for byte. */
 #include "cmd.h"
 #include "core/charset/lib.h"
 #include "core/mime/lib.h"
@@ -81,7 +83,8 @@ int cmd_attachments(struct cmd_ctx *ctx, int argc, char **argv)
     struct mime_message *m = NULL;
     struct mime_attachments at = {0};
     int dfd = -1;
-    if (mime_parse(buf, len, &m, &err) || (err.rc = mime_attachments_list(m, &at))) {
+    char *copy = NULL; /* the message with local line ends, when it had CRLF */
+    if (mime_parse_local(buf, len, &copy, &m, &err) || (err.rc = mime_attachments_list(m, &at))) {
         ex = cmd_report(&err);
         goto out;
     }
@@ -150,6 +153,7 @@ out:
         close(dfd);
     mime_attachments_free(&at);
     mime_message_free(&m);
+    free(copy);
     free(buf);
     return ex;
 }

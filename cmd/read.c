@@ -145,7 +145,8 @@ static int show(struct cmd_ctx *ctx, const char *path, const char *label, bool j
     } else {
         struct tern_err err = {0};
         struct mime_message *m = NULL;
-        rc = mime_parse(buf, len, &m, &err);
+        char *copy = NULL;
+        rc = mime_parse_local(buf, len, &copy, &m, &err);
         if (rc) {
             tbuf_free(&out);
             free(buf);
@@ -156,6 +157,7 @@ static int show(struct cmd_ctx *ctx, const char *path, const char *label, bool j
         if (!rc && json)
             rc = tbuf_putc(&out, '\n');
         mime_message_free(&m);
+        free(copy);
     }
     if (!rc)
         fwrite(out.data ? out.data : "", 1, out.len, stdout);

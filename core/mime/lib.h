@@ -17,6 +17,7 @@
  *              the built-in fallback converter
  *   attach.c   attachment list, safe file names, saving with openat
  *   render.c   the header block + body as sanitised UTF-8, and JSON
+ *   local.c    mime_parse_local: the message with LF line ends in its text
  *   private.h  helpers shared by the files above
  *
  * Ownership: the caller owns what it passes in and nothing is kept after a
@@ -200,6 +201,13 @@ struct mime_message {
 enum tern_rc mime_parse(const char *buf, size_t len, struct mime_message **out,
                         struct tern_err *err);
 void mime_message_free(struct mime_message **m); /* NULL-safe */
+/* mime_parse for showing or saving: when buf has CRLF line ends (an IMAP
+ * body; a Maildir file has LF) *out is parsed from *copy (caller frees it
+ * after *out), a copy in which headers, text and message parts and
+ * base64 bodies use LF, while other 7bit/8bit/binary/QP bodies stay byte
+ * for byte. Otherwise *copy is NULL and *out borrows buf. */
+enum tern_rc mime_parse_local(const char *buf, size_t len, char **copy, struct mime_message **out,
+                              struct tern_err *err);
 
 /* Depth-first walk: the part after p (NULL = the root), or NULL at the end. */
 const struct mime_part *mime_part_next(const struct mime_message *m, const struct mime_part *p);
