@@ -278,7 +278,7 @@ static enum tern_rc text_line(struct tbuf *out, const struct row *x, size_t acco
                                                        : "(unknown)";
     tbuf_reset(tmp);
     if (!rc)
-        rc = safe_text(from, strlen(from), 0, tmp);
+        rc = safe_text(from, strlen(from), SAFE_TAB_AS_SPACE, tmp);
     if (!rc)
         rc = put_cols(out, tmp->data ? tmp->data : "", LIST_FROM_COLS, true);
     if (!rc)
@@ -286,7 +286,7 @@ static enum tern_rc text_line(struct tbuf *out, const struct row *x, size_t acco
     const char *subject = x->subject && *x->subject ? x->subject : "(no subject)";
     tbuf_reset(tmp);
     if (!rc)
-        rc = safe_text(subject, strlen(subject), 0, tmp);
+        rc = safe_text(subject, strlen(subject), SAFE_TAB_AS_SPACE, tmp);
     if (!rc) {
         size_t used = text_width(out->data + start, out->len - start);
         size_t left = term_cols > used + 1 ? term_cols - used - 1 : 0;

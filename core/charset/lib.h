@@ -96,6 +96,8 @@ enum safe_flags {
     SAFE_ALLOW_TAB = 1 << 0,     /* keep TAB (bodies) */
     SAFE_ALLOW_NEWLINE = 1 << 1, /* keep LF; CR LF becomes LF, lone CR is a placeholder */
     SAFE_ASCII = 1 << 2,         /* placeholder '?' instead of U+FFFD */
+    SAFE_TAB_AS_SPACE = 1 << 3,  /* TAB as a space (one-line header values,
+                                    which mailers fold with CRLF TAB) */
 };
 enum tern_rc safe_text(const char *in, size_t n, unsigned flags, struct tbuf *out);
 /* Same, into a new string the caller frees; NULL on out of memory. */

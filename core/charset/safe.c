@@ -143,8 +143,8 @@ enum tern_rc safe_text(const char *in, size_t n, unsigned flags, struct tbuf *ou
             }
         } else if (c == 0x1B) {
             take = esc_len(in, n, i);
-        } else if (c == '\t' && (flags & SAFE_ALLOW_TAB)) {
-            rep = "\t";
+        } else if (c == '\t' && (flags & (SAFE_ALLOW_TAB | SAFE_TAB_AS_SPACE))) {
+            rep = flags & SAFE_ALLOW_TAB ? "\t" : " ";
             repl = 1;
         } else if (c == '\n' && (flags & SAFE_ALLOW_NEWLINE)) {
             rep = "\n";

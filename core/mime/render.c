@@ -14,12 +14,7 @@ static enum tern_rc put_safe_line(struct tbuf *out, const char *s, size_t n)
      * below. A TAB is whitespace (folding leaves one wherever a mailer
      * folded with TAB, e.g. "the\r\n\tquarterly" unfolds to "the\tquarterly"):
      * shown as a space, not as a placeholder between the words. */
-    size_t start = out->len;
-    enum tern_rc rc = safe_text(s, n, SAFE_ALLOW_TAB, out);
-    for (size_t i = start; !rc && i < out->len; i++)
-        if (out->data[i] == '\t')
-            out->data[i] = ' ';
-    return rc;
+    return safe_text(s, n, SAFE_TAB_AS_SPACE, out);
 }
 
 static enum tern_rc put_addrs(struct tbuf *out, const char *label,

@@ -503,3 +503,19 @@ def test_fetch_bodies_prefetches_without_seen(acct):
     acct.write_config(closed_port())
     mid = acct.msgs()[2][0]
     assert b"body of 1" in acct.tern("read", "-a", acct.name, "--no-mark", str(mid)).stdout
+
+
+# ------------------------------------------------- folded headers in list
+
+def test_list_shows_tab_folded_subject_with_a_space(acct):
+    """Outlook folds long headers with CRLF TAB: the unfolded TAB is
+    whitespace, shown as a space, not as a placeholder between words."""
+    msg = ("From: Folder\r\n\t<fold@example.net>\r\nTo: %s\r\n"
+           "Subject: Meeting about the\r\n\tquarterly report\r\n"
+           "Date: Wed, 3 Jan 2024 09:00:00 +0000\r\nMessage-ID: <fold@example.net>\r\n"
+           "\r\nbody\r\n" % acct.user.address)
+    acct.put([msg.encode()])
+    acct.fetch()
+    out = acct.tern("list", "-a", acct.name).stdout.decode()
+    assert "Meeting about the quarterly report" in out
+    assert "\ufffd" not in out and "\t" not in out

@@ -559,6 +559,7 @@ static void test_safe_controls(void)
     /* TAB and newlines */
     CHECK_STR(SAFE("a\tb\nc", 0), "a" R "b" R "c");
     CHECK_STR(SAFE("a\tb\nc", SAFE_ALLOW_TAB), "a\tb" R "c");
+    CHECK_STR(SAFE("a\tb\nc", SAFE_TAB_AS_SPACE), "a b" R "c");
     CHECK_STR(SAFE("a\tb\nc", SAFE_ALLOW_TAB | SAFE_ALLOW_NEWLINE), "a\tb\nc");
     CHECK_STR(SAFE("a\r\nb\rc", SAFE_ALLOW_NEWLINE), "a\nb" R "c");
     CHECK_STR(SAFE("a\r\nb", 0), "a" R R "b");
