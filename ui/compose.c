@@ -80,8 +80,8 @@ static void draft_free(struct draft *d)
  * controls, so no line breaks), quoted when it holds specials. */
 static void put_name_addr(struct tbuf *b, const char *name, const char *addr)
 {
-    char *n = name && *name ? safe_text_dup(name, strlen(name), 0) : NULL;
-    char *a = safe_text_dup(addr, strlen(addr), 0);
+    char *n = name && *name ? safe_text_dup(name, strlen(name), SAFE_TAB_AS_SPACE) : NULL;
+    char *a = safe_text_dup(addr, strlen(addr), SAFE_TAB_AS_SPACE);
     if (n && *n) {
         bool quote = strpbrk(n, "()<>[]:;@\\,.\"") != NULL;
         if (quote) {
@@ -233,7 +233,7 @@ static enum tern_rc make_draft(struct ui *u, struct draft *d, struct tbuf *b)
     }
     const struct mime_envelope *e = u->msg->env;
     const char *subject = e->subject ? e->subject : "";
-    char *safe_subject = safe_text_dup(subject, strlen(subject), 0);
+    char *safe_subject = safe_text_dup(subject, strlen(subject), SAFE_TAB_AS_SPACE);
     struct alist to = {0}, cc = {0};
     if (d->kind == UI_REPLY || d->kind == UI_GROUP_REPLY) {
         const struct mime_addr_list *who = e->reply_to.n ? &e->reply_to : &e->from;
@@ -311,7 +311,7 @@ static enum tern_rc make_draft(struct ui *u, struct draft *d, struct tbuf *b)
         }
         tbuf_puts(b, ", ");
         if (sender && *sender->name) {
-            char *n = safe_text_dup(sender->name, strlen(sender->name), 0);
+            char *n = safe_text_dup(sender->name, strlen(sender->name), SAFE_TAB_AS_SPACE);
             tbuf_puts(b, n ? n : "");
             free(n);
         } else if (sender) {

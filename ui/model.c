@@ -269,7 +269,7 @@ static enum tern_rc build_flat(struct ui_model *m)
             return TERN_ENOMEM;
     }
     struct sorter so = {m, NULL};
-    if (m->sort != UI_SORT_DATE || m->reverse)
+    if ((m->sort != UI_SORT_DATE || m->reverse) && m->nview > 1) /* view is NULL when empty */
         qsort_r(m->view, m->nview, sizeof *m->view, cmp_rows, &so);
     return TERN_OK;
 }

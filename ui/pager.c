@@ -345,6 +345,8 @@ enum tern_rc ui_load_message(struct ui *u, int64_t id, struct tern_err *err)
     if (u->msg && u->pager_id == id)
         return TERN_OK;
     mime_message_free(&u->msg);
+    free(u->raw_lf);
+    u->raw_lf = NULL;
     tbuf_free(&u->raw);
     u->pager_id = 0;
     if (!u->ix)
@@ -357,7 +359,8 @@ enum tern_rc ui_load_message(struct ui *u, int64_t id, struct tern_err *err)
         rc = ui_read_body(u->acct, im.body_path, &u->raw, err);
     index_msg_clear(&im);
     if (!rc)
-        rc = mime_parse(u->raw.data ? u->raw.data : "", u->raw.len, &u->msg, err);
+        rc = mime_parse_local(u->raw.data ? u->raw.data : "", u->raw.len, &u->raw_lf, &u->msg,
+                              err);
     if (rc) {
         tbuf_free(&u->raw);
         return rc;
@@ -414,6 +417,8 @@ void pager_close(struct ui *u)
 {
     tv_free(&u->pager);
     mime_message_free(&u->msg);
+    free(u->raw_lf);
+    u->raw_lf = NULL;
     tbuf_free(&u->raw);
     u->pager_id = 0;
 }

@@ -271,6 +271,7 @@ enum ui_job_kind {
     UI_JOB_MOVE,  /* move ids to folder arg */
     UI_JOB_SEND,  /* submit data (canonical message) */
     UI_JOB_BODY,  /* make the body of id available locally */
+    UI_JOB_WATCH, /* results only: what watching the folder (IDLE) says */
 };
 
 struct ui_job {
@@ -286,6 +287,7 @@ struct ui_job {
     int64_t after_id; /* SEND: message to mark answered/forwarded after */
     unsigned after_flag;
     uint64_t seq; /* set by worker_submit */
+    bool from_watch; /* SYNC queued by the worker because the folder changed */
     struct ui_job *next;
 };
 
@@ -319,6 +321,14 @@ void result_free(struct ui_result *r);
 /* What the worker is doing ("syncing", "sending", ...) or NULL when idle;
  * queued: jobs waiting. */
 const char *worker_busy(struct ui_worker *w, size_t *queued);
+/* Watch folder_id (index id; 0: none) for changes while no job runs:
+ * when the driver can wait (caps ACCT_CAP_WAIT: IMAP IDLE, if the server
+ * offers it) a change makes the worker sync, and the result comes back as
+ * a UI_JOB_SYNC result. Also wakes a running wait, which re-checks the
+ * folder (after a resume). */
+void worker_watch(struct ui_worker *w, int64_t folder_id);
+/* True while the worker holds the folder in IDLE. */
+bool worker_watching(struct ui_worker *w);
 /* Drop queued jobs of this kind (e.g. a second sync). */
 bool worker_has(struct ui_worker *w, enum ui_job_kind kind);
 struct ui_job *job_new(enum ui_job_kind kind);
@@ -395,7 +405,8 @@ struct ui {
     struct ui_textview pager;   /* the message */
     int64_t pager_id;
     struct tbuf raw;              /* the message shown, raw */
-    struct mime_message *msg;     /* parsed (borrows raw) */
+    char *raw_lf;                 /* owned: raw with LF line ends, or NULL */
+    struct mime_message *msg;     /* parsed (borrows raw_lf, else raw) */
     struct ui_textview aux;       /* help or an attachment */
     size_t acur, atop;            /* attachment list */
     enum ui_screen attach_return; /* where q leaves the attachment list */

@@ -68,7 +68,7 @@ size_t ui_wtext(const char *s, size_t n, int maxcols, bool ellipsis, wchar_t *ou
         while (look > 0 && ((unsigned char)s[look] & 0xc0) == 0x80)
             look--;
     }
-    if (safe_text(s, look, 0, &safe) || !safe.data) {
+    if (safe_text(s, look, SAFE_TAB_AS_SPACE, &safe) || !safe.data) {
         tbuf_free(&safe);
         return 0;
     }

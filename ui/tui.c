@@ -25,13 +25,29 @@
 #define UI_TICK_MS 1000
 
 static volatile sig_atomic_t got_sigint;
+static volatile sig_atomic_t got_sigtstp;
+static volatile sig_atomic_t got_sigcont;
 static volatile sig_atomic_t cancel_flag;
 
 static void on_sigint(int sig)
 {
     (void)sig;
     got_sigint = 1;
-    cancel_flag = 1; /* read by the worker's network waits where supported */
+    cancel_flag = 1; /* the worker's network waits end (core/conn polls it) */
+}
+
+/* Ctrl-Z: the main loop (woken by EINTR) gives the terminal back and
+ * stops; nothing curses does is safe inside a handler. */
+static void on_sigtstp(int sig)
+{
+    (void)sig;
+    got_sigtstp = 1;
+}
+
+static void on_sigcont(int sig)
+{
+    (void)sig;
+    got_sigcont = 1;
 }
 
 static long long now_s(void)
@@ -130,7 +146,8 @@ static void load_folders(struct ui *u)
         ui_set_status(u, true, "cannot list folders: %s", err.msg);
     if (c.oom)
         ui_set_status(u, true, "out of memory");
-    qsort(u->folders, u->nfolders, sizeof *u->folders, folder_order);
+    if (u->nfolders > 1) /* (none: u->folders is NULL, and qsort may not get NULL) */
+        qsort(u->folders, u->nfolders, sizeof *u->folders, folder_order);
 }
 
 static void open_index_handle(struct ui *u)
@@ -178,7 +195,10 @@ static bool open_folder(struct ui *u, const char *name, uint64_t first)
         return false;
     free(u->folder_name);
     u->folder_name = n;
+    bool moved = u->folder_id != f->id;
     u->folder_id = f->id;
+    if (moved && u->w)
+        worker_watch(u->w, f->id); /* IDLE follows the folder shown */
     u->cur = u->top = 0;
     free(u->m.limit);
     u->m.limit = NULL;
@@ -250,6 +270,8 @@ void ui_draw_status(struct ui *u, const char *left, const char *right)
         tbuf_printf(&b, "-- %s ", left);
     if (busy)
         tbuf_printf(&b, "-- %s...%s ", busy, queued ? " (more queued)" : "");
+    else if (u->w && worker_watching(u->w))
+        tbuf_printf(&b, "-- watching (IDLE) ");
     int rw = right && *right ? (int)utf8_width(right, strlen(right)) + 1 : 0;
     draw_text(y, 0, COLS - rw, b.data ? b.data : "", b.len, attr, true, true);
     if (rw && rw <= COLS)
@@ -689,6 +711,7 @@ int ui_run_external(struct ui *u, const char *const *argv, const char *stdin_dat
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
     got_sigint = 0;
+    got_sigtstp = 0; /* Ctrl-Z in the program was the program's */
     cancel_flag = 0;
     if (wait_key) {
         fputs("\nPress any key to continue...", stdout);
@@ -1327,6 +1350,42 @@ static bool utf8_locale(void)
     return cs && (!tern_strcasecmp(cs, "UTF-8") || !tern_strcasecmp(cs, "utf8"));
 }
 
+/* Back from a stop (ours or anyone's): the terminal may hold anything,
+ * and the server may have dropped us meanwhile; the watcher re-checks the
+ * folder (and reports a lost connection). */
+static void resumed(struct ui *u)
+{
+    got_sigcont = 0;
+    clearok(curscr, TRUE);
+    u->redraw_all = true;
+    ui_set_status(u, false, "resumed");
+    if (u->w && u->folder_id)
+        worker_watch(u->w, u->folder_id);
+}
+
+/* Ctrl-Z: the terminal as it was before tern, then stop for real (the
+ * default action); a SIGCONT comes back here. The worker goes on: its
+ * waits are bounded, and its results wait in the pipe. */
+static void suspend(struct ui *u)
+{
+    def_prog_mode();
+    endwin();
+    fflush(stdout);
+    struct sigaction dfl = {0}, mine;
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGTSTP, &dfl, &mine);
+    sigset_t tstp, old;
+    sigemptyset(&tstp);
+    sigaddset(&tstp, SIGTSTP);
+    pthread_sigmask(SIG_UNBLOCK, &tstp, &old);
+    raise(SIGTSTP);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGTSTP, &mine, NULL);
+    reset_prog_mode();
+    resumed(u);
+}
+
 enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err)
 {
     struct ui u = {0};
@@ -1345,18 +1404,25 @@ enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err)
         ui_free(&u);
         return rc;
     }
-    struct sigaction sa = {0}, old_int, old_pipe;
+    struct sigaction sa = {0}, old_int, old_pipe, old_tstp, old_cont;
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
+    /* ours before newterm: curses then leaves SIGTSTP to us */
+    sa.sa_handler = on_sigtstp;
+    sigaction(SIGTSTP, &sa, &old_tstp);
+    sa.sa_handler = on_sigcont;
+    sigaction(SIGCONT, &sa, &old_cont);
 
     if (!newterm(NULL, stdout, stdin)) {
         worker_stop(&u.w, 0);
         ui_free(&u);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGPIPE, &old_pipe, NULL);
+        sigaction(SIGTSTP, &old_tstp, NULL);
+        sigaction(SIGCONT, &old_cont, NULL);
         return tern_fail(err, TERN_EUSAGE, "cannot use this terminal (TERM=%s)",
                          getenv("TERM") ? getenv("TERM") : "");
     }
@@ -1402,6 +1468,14 @@ enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err)
             else
                 ui_set_status(&u, false, "press q to quit");
         }
+        if (got_sigtstp) {
+            got_sigtstp = 0;
+            suspend(&u);
+        }
+        if (got_sigcont) {
+            got_sigcont = 0;
+            resumed(&u);
+        }
         if (r > 0 && (p[1].revents & POLLIN))
             handle_results(&u);
         /* keys: also after EINTR (KEY_RESIZE comes from SIGWINCH) */
@@ -1432,6 +1506,8 @@ enum tern_rc ui_run(const struct ui_opts *o, struct tern_err *err)
     delscreen(set_term(NULL));
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGTSTP, &old_tstp, NULL);
+    sigaction(SIGCONT, &old_cont, NULL);
     ui_free(&u);
     if (!stopped)
         /* the worker still uses cfg and the account: the caller must end

@@ -47,7 +47,30 @@ struct ui_worker {
     void *state; /* the driver's session (push, bodies), under the lock */
     char *secret;
     size_t queued; /* changes queued for the server since the last push */
+    /* watching the current folder (IMAP IDLE through the driver's
+     * wait_changes): idle_fid and idling under mu; idle_wake is set (under
+     * mu) by whoever needs the worker - a job, a new folder, stop - and the
+     * wait polls it every 250 ms (no fd: core/conn's waits poll libcurl's
+     * socket and a flag, and that is all a wake needs) */
+    int64_t idle_fid;
+    bool idling;
+    volatile sig_atomic_t idle_wake;
+    /* under mu (the loop) */
+    bool idle_off;         /* the server has no IDLE: the UI's periodic check */
+    int64_t idle_bad_fid;  /* a folder the server cannot watch */
+    bool idle_compare;     /* next wait also compares UIDNEXT with the index */
+    bool idle_failed;      /* the last attempt failed (reported once) */
+    long long idle_retry;  /* monotonic s: no attempt before this */
+    unsigned idle_backoff; /* s */
+    /* worker-thread only */
+    void *idle_state; /* a driver session of its own, no account lock */
+    struct acct_env idle_env;
+    char *idle_secret;
 };
+
+/* IDLE is re-issued at least this often (RFC 2177: servers may drop an
+ * idle client after 30 minutes). */
+#define UI_IDLE_MS (25u * 60u * 1000u)
 
 /* How long a change waits for another tern (a cron fetch) to release the
  * account before it gives up (the change stays on screen as failed). */
@@ -187,13 +210,15 @@ static enum tern_rc session_open(struct ui_worker *w, struct tern_err *err)
     w->env.cfg = w->acct;
     w->env.index = w->ix;
     w->env.secret = w->secret;
+    w->env.cancel = w->cancel;
     return w->drv->open(&w->env, &w->state, err);
 }
 
 /* Network and server-busy failures leave the queue for the next sync. */
 static bool offline_failure(enum tern_rc rc)
 {
-    return rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETEMP || rc == TERN_ELOCKED;
+    return rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETEMP || rc == TERN_ELOCKED ||
+           rc == TERN_ECANCELED;
 }
 
 /* Send queued changes to the server now (IMAP); offline they wait. */
@@ -277,11 +302,15 @@ static void job_sync(struct ui_worker *w, struct ui_result *r)
     struct tern_err err = {0};
     /* The lock is held only during the sync; the index handle of ours
      * stays open (SQLite lets readers and one writer share the file). */
-    enum tern_rc rc = acct_fetch(w->acct, NULL, &st, &err);
+    struct acct_hooks hooks = {.cancel = w->cancel};
+    enum tern_rc rc = acct_fetch(w->acct, &hooks, &st, &err);
     r->rc = rc;
     r->new_messages = st.new_messages;
     r->changed = st.new_messages || st.expunged || st.flags_changed || st.deleted_server;
-    if (rc)
+    if (rc == TERN_ECANCELED)
+        tern_snprintf(r->msg, sizeof r->msg, "sync canceled (%llu new kept)",
+                      (unsigned long long)st.new_messages);
+    else if (rc)
         tern_snprintf(r->msg, sizeof r->msg, "sync failed: %s", err.msg);
     else if (st.new_messages)
         tern_snprintf(r->msg, sizeof r->msg, "%llu new message%s",
@@ -292,7 +321,7 @@ static void job_sync(struct ui_worker *w, struct ui_result *r)
     /* Messages waiting in the outbox go out with each sync, as with
      * `tern fetch`. */
     if (w->acct->smtp_host && !*w->cancel) {
-        struct outbox_opts o = {0};
+        struct outbox_opts o = {.cancel = w->cancel};
         struct outbox_flush_stats fs = {0};
         struct tern_err e = {0};
         enum tern_rc frc = outbox_flush(w->acct, &o, &fs, &e);
@@ -532,12 +561,17 @@ static void job_send(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
                              .from = j->arg,
                              .rcpts = (const char *const *)j->rcpts,
                              .nrcpts = j->nrcpts};
-    struct outbox_opts o = {.queue = true};
+    /* a Ctrl-C queues the message (the outbox keeps it; the next sync
+     * sends it), like a lost connection */
+    struct outbox_opts o = {.queue = true, .cancel = w->cancel};
     struct tern_err err = {0};
     enum tern_rc rc = outbox_submit(w->acct, &it, 1, &o, &err);
     r->rc = rc ? rc : it.rc;
     if (rc)
         tern_snprintf(r->msg, sizeof r->msg, "not sent: %s", err.msg);
+    else if (*w->cancel && it.fate == OUTBOX_FATE_QUEUED)
+        tern_snprintf(r->msg, sizeof r->msg,
+                      "sending canceled: the message stays in the outbox (%s)", it.queue_id);
     else
         tern_snprintf(r->msg, sizeof r->msg, "%s", it.text);
     bool went = !rc && (it.fate == OUTBOX_FATE_SENT || it.fate == OUTBOX_FATE_PARTIAL ||
@@ -578,7 +612,9 @@ static void job_body(struct ui_worker *w, struct ui_job *j, struct ui_result *r)
     r->rc = rc;
     r->path = path;
     r->changed = !rc;
-    if (rc)
+    if (rc == TERN_ECANCELED)
+        tern_snprintf(r->msg, sizeof r->msg, "canceled: the message was not fetched");
+    else if (rc)
         tern_snprintf(r->msg, sizeof r->msg, "cannot get the message: %s", err.msg);
 }
 
@@ -599,6 +635,8 @@ static const char *busy_text(enum ui_job_kind k)
         return "sending";
     case UI_JOB_BODY:
         return "fetching the message";
+    case UI_JOB_WATCH:
+        return "watching";
     }
     return "working";
 }
@@ -613,13 +651,173 @@ static void wake(struct ui_worker *w)
     /* a full pipe already wakes the reader: nothing lost */
 }
 
+static void post_result(struct ui_worker *w, struct ui_result *r)
+{
+    if (w->res_tail)
+        w->res_tail->next = r;
+    else
+        w->res = r;
+    w->res_tail = r;
+    wake(w);
+}
+
+static long long mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec;
+}
+
+static void idle_close(struct ui_worker *w)
+{
+    if (w->idle_state && w->drv && w->drv->close) {
+        struct tern_err ignore = {0};
+        w->drv->close(&w->idle_state, &ignore);
+    }
+    w->idle_state = NULL;
+    tern_free_secret(w->idle_secret);
+    w->idle_secret = NULL;
+}
+
+enum idle_outcome { IDLE_QUIET, IDLE_CHANGED, IDLE_OFF, IDLE_BAD_FOLDER, IDLE_FAILED };
+
+/* One wait on folder fid (IDLE until a change, a wake or UI_IDLE_MS),
+ * outside mu; touches worker-thread fields only (the loop keeps the
+ * shared state). *quick: the change was found at once (the comparison
+ * before IDLE, not a server push). On IDLE_FAILED, *out may get the
+ * message for the status line. */
+static enum idle_outcome idle_once(struct ui_worker *w, int64_t fid, bool compare, bool *quick,
+                                   struct ui_result **out)
+{
+    *out = NULL;
+    *quick = false;
+    struct tern_err err = {0};
+    enum tern_rc rc = open_index(w, &err);
+    if (!rc && !w->drv)
+        rc = acct_driver_for(w->acct, &w->drv, &err);
+    if (!rc && !w->drv->wait_changes)
+        return IDLE_OFF;
+    if (!rc && !w->idle_state) {
+        /* no lock: watching reads the index only, so `tern fetch` from
+         * cron keeps working while the TUI is open */
+        if (!w->idle_secret)
+            rc = account_secret(w->acct, false, &w->idle_secret, &err);
+        if (!rc) {
+            memset(&w->idle_env, 0, sizeof w->idle_env);
+            w->idle_env.cfg = w->acct;
+            w->idle_env.index = w->ix;
+            w->idle_env.secret = w->idle_secret;
+            rc = w->drv->open(&w->idle_env, &w->idle_state, &err);
+        }
+    }
+    struct acct_wait aw = {
+        .folder_id = fid, .timeout_ms = UI_IDLE_MS, .compare = compare, .wake = &w->idle_wake};
+    long long t0 = mono_s();
+    if (!rc)
+        rc = w->drv->wait_changes(w->idle_state, &aw, &err);
+    if (rc == TERN_ENOTSUP) {
+        idle_close(w);
+        return IDLE_OFF; /* the server has no IDLE: the periodic check it is */
+    }
+    if (rc == TERN_ENOTFOUND)
+        return IDLE_BAD_FOLDER;
+    if (rc) {
+        idle_close(w);
+        struct ui_result *r = calloc(1, sizeof *r);
+        if (r) {
+            r->kind = UI_JOB_WATCH;
+            r->rc = rc;
+            tern_snprintf(r->msg, sizeof r->msg,
+                          "lost the server (%s); $ or the next action reconnects", err.msg);
+        }
+        *out = r;
+        return IDLE_FAILED;
+    }
+    *quick = aw.changed && aw.compare && mono_s() - t0 < 2;
+    return aw.changed ? IDLE_CHANGED : IDLE_QUIET;
+}
+
+/* Put a sync first in the queue unless one is queued (under mu). */
+static void queue_sync_first(struct ui_worker *w)
+{
+    for (struct ui_job *q = w->jobs; q; q = q->next)
+        if (q->kind == UI_JOB_SYNC)
+            return;
+    struct ui_job *j = job_new(UI_JOB_SYNC);
+    if (!j)
+        return;
+    j->seq = ++w->seq;
+    j->from_watch = true;
+    j->next = w->jobs;
+    w->jobs = j;
+    if (!w->jobs_tail)
+        w->jobs_tail = j;
+}
+
 static void *run(void *arg)
 {
     struct ui_worker *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->jobs && !w->stop)
+        while (!w->jobs && !w->stop) {
+            long long now = mono_s();
+            bool can = w->idle_fid > 0 && !w->idle_off && w->idle_fid != w->idle_bad_fid &&
+                       (w->caps & ACCT_CAP_WAIT);
+            if (can && now >= w->idle_retry) {
+                int64_t fid = w->idle_fid;
+                bool compare = w->idle_compare, quick = false;
+                w->idle_wake = 0;
+                w->idling = true;
+                pthread_mutex_unlock(&w->mu);
+                struct ui_result *r = NULL;
+                enum idle_outcome o = idle_once(w, fid, compare, &quick, &r);
+                pthread_mutex_lock(&w->mu);
+                w->idling = false;
+                switch (o) {
+                case IDLE_OFF:
+                    w->idle_off = true;
+                    break;
+                case IDLE_BAD_FOLDER:
+                    w->idle_bad_fid = fid;
+                    break;
+                case IDLE_FAILED:
+                    /* reported once; retried after a growing pause that
+                     * any job (the next action, the check) ends */
+                    if (r && !w->idle_failed)
+                        post_result(w, r);
+                    else
+                        result_free(r);
+                    w->idle_failed = true;
+                    w->idle_backoff = w->idle_backoff ? w->idle_backoff * 2 : 15;
+                    if (w->idle_backoff > 300)
+                        w->idle_backoff = 300;
+                    w->idle_retry = mono_s() + w->idle_backoff;
+                    break;
+                case IDLE_CHANGED:
+                case IDLE_QUIET:
+                    w->idle_failed = false;
+                    w->idle_backoff = 0;
+                    /* a change found by comparing (not pushed by the
+                     * server) is acted on once: when the sync does not
+                     * settle it, later waits trust the server alone */
+                    if (quick && fid == w->idle_fid)
+                        w->idle_compare = false;
+                    if (o == IDLE_CHANGED && !w->stop && fid == w->idle_fid)
+                        queue_sync_first(w);
+                    break;
+                }
+                continue;
+            }
+            if (can) {
+                /* a pause after a failure: a job or a new folder ends it */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += w->idle_retry - now;
+                pthread_cond_timedwait(&w->cv, &w->mu, &until);
+                continue;
+            }
             pthread_cond_wait(&w->cv, &w->mu);
+        }
         if (!w->jobs)
             break; /* stopping, and every local change has been written */
         struct ui_job *j = w->jobs;
@@ -628,6 +826,7 @@ static void *run(void *arg)
             w->jobs_tail = NULL;
         w->busy = busy_text(j->kind);
         w->busy_kind = (int)j->kind;
+        bool from_watch = j->from_watch;
         pthread_mutex_unlock(&w->mu);
 
         *w->cancel = 0;
@@ -640,6 +839,8 @@ static void *run(void *arg)
             switch (j->kind) {
             case UI_JOB_SYNC:
                 job_sync(w, r);
+                if (from_watch && r->rc == TERN_OK && !r->new_messages)
+                    r->msg[0] = '\0'; /* a flag changed elsewhere: no news */
                 break;
             case UI_JOB_FLAGS:
                 job_flags(w, j, r);
@@ -655,6 +856,8 @@ static void *run(void *arg)
                 break;
             case UI_JOB_BODY:
                 job_body(w, j, r);
+                break;
+            case UI_JOB_WATCH:
                 break;
             }
         }
@@ -672,14 +875,15 @@ static void *run(void *arg)
         pthread_mutex_lock(&w->mu);
         w->busy = NULL;
         w->busy_kind = -1;
-        if (r) {
-            if (w->res_tail)
-                w->res_tail->next = r;
-            else
-                w->res = r;
-            w->res_tail = r;
-        }
-        wake(w);
+        /* a job is the user's (or the check's) action: watching starts
+         * again at once, comparing the folder with what the job left */
+        w->idle_retry = 0;
+        if (!from_watch)
+            w->idle_compare = true;
+        if (r)
+            post_result(w, r);
+        else
+            wake(w);
     }
     w->done = true;
     pthread_mutex_unlock(&w->mu);
@@ -739,6 +943,7 @@ bool worker_stop(struct ui_worker **pw, int wait_ms)
     struct ui_worker *w = *pw;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
+    w->idle_wake = 1;
     /* Drop what only reads from the server; keep what saves the user's
      * changes (flags, deletes, moves, sending). */
     struct ui_job **pp = &w->jobs;
@@ -773,6 +978,7 @@ bool worker_stop(struct ui_worker **pw, int wait_ms)
     }
     pthread_join(w->th, NULL);
     session_close(w);
+    idle_close(w);
     index_close(&w->ix);
     maildir_close(&w->md);
     result_free(w->res);
@@ -797,8 +1003,29 @@ void worker_submit(struct ui_worker *w, struct ui_job *j)
     else
         w->jobs = j;
     w->jobs_tail = j;
+    w->idle_wake = 1; /* out of IDLE (DONE) before the job */
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void worker_watch(struct ui_worker *w, int64_t folder_id)
+{
+    pthread_mutex_lock(&w->mu);
+    if (folder_id != w->idle_fid)
+        w->idle_compare = true;
+    w->idle_fid = folder_id;
+    w->idle_retry = 0;
+    w->idle_wake = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+bool worker_watching(struct ui_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool b = w->idling;
+    pthread_mutex_unlock(&w->mu);
+    return b;
 }
 
 int worker_fd(const struct ui_worker *w)

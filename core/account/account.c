@@ -1,5 +1,6 @@
 /* Driver choice, open/close, the per-account lock. */
 #include "core/account/lib.h"
+#include "core/account/private.h"
 #include "core/index/lib.h"
 #include "core/pop3/lib.h"
 #ifdef TERN_HAVE_IMAP
@@ -72,37 +73,35 @@ enum tern_rc acct_mkdir_p(const char *path, struct tern_err *err)
     return rc;
 }
 
-/* flock on <data_dir>/lock: never waits (cron), released by the kernel
- * when we exit or die. */
-static enum tern_rc take_lock(const char *data_dir, int *fd, struct tern_err *err)
+enum tern_rc acct_lock(const char *data_dir, int *fd, struct tern_err *err)
 {
     struct tbuf path;
     tbuf_init(&path, 0);
-    if (tbuf_printf(&path, "%s/%s", data_dir, ACCT_LOCK_NAME))
+    *fd = -1;
+    if (tbuf_printf(&path, "%s/%s", data_dir, ACCT_LOCK_NAME)) {
+        tbuf_free(&path);
         return tern_fail(err, TERN_ENOMEM, "out of memory");
+    }
+    enum tern_rc rc = TERN_OK;
     *fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (*fd < 0) {
-        enum tern_rc rc =
-            tern_fail(err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
-        tbuf_free(&path);
-        return rc;
-    }
-    int r;
-    while ((r = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
-        ;
-    if (r < 0) {
-        int e = errno;
-        close(*fd);
-        *fd = -1;
-        enum tern_rc rc =
-            e == EWOULDBLOCK
-                ? tern_fail(err, TERN_ELOCKED, "another tern is using this account (%s)", path.data)
-                : tern_fail(err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(e));
-        tbuf_free(&path);
-        return rc;
+        rc = tern_fail(err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
+    } else {
+        int r;
+        while ((r = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+            ;
+        if (r < 0) {
+            int e = errno;
+            close(*fd);
+            *fd = -1;
+            rc = e == EWOULDBLOCK
+                     ? tern_fail(err, TERN_ELOCKED,
+                                 "another tern is using this account; try again shortly")
+                     : tern_fail(err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(e));
+        }
     }
     tbuf_free(&path);
-    return TERN_OK;
+    return rc;
 }
 
 static void release(struct account *a)
@@ -132,7 +131,7 @@ enum tern_rc account_open(const struct tern_account *cfg, const struct acct_hook
         goto fail;
     }
     if ((rc = acct_mkdir_p(cfg->data_dir, err)) ||
-        (rc = take_lock(cfg->data_dir, &a->lock_fd, err)))
+        (rc = acct_lock(cfg->data_dir, &a->lock_fd, err)))
         goto fail;
     if ((rc = index_open_dir(cfg->data_dir, 0, &a->index, err)))
         goto fail;
@@ -146,6 +145,7 @@ enum tern_rc account_open(const struct tern_account *cfg, const struct acct_hook
         a->env.trace_arg = hooks->trace_arg;
         a->env.progress = hooks->progress;
         a->env.progress_arg = hooks->progress_arg;
+        a->env.cancel = hooks->cancel;
     }
     if ((rc = a->drv->open(&a->env, &a->state, err)))
         goto fail;

@@ -44,6 +44,9 @@ struct acct_hooks {
     void *trace_arg;
     acct_progress_fn *progress;
     void *progress_arg;
+    /* nonzero: the running network operation ends with TERN_ECANCELED
+     * (acct_env.cancel); NULL: no cancel. Must outlive the account. */
+    const volatile sig_atomic_t *cancel;
 };
 
 struct account; /* an open account: lock held, index open, logged in */

@@ -2,14 +2,12 @@
  * bytes (fetching the body when the driver keeps bodies remote), and flag
  * changes (queued and pushed, or Maildir renames). See lib.h. */
 #include "core/account/lib.h"
+#include "core/account/private.h"
 #include "core/index/lib.h"
 #include "core/maildir/lib.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,36 +128,6 @@ enum tern_rc account_locate_message(const struct tern_config *cfg, const char *n
 
 /* --------------------------------------------------------- open / close */
 
-/* The same lock as account_open's: flock on <data_dir>/lock, never
- * waited for, dropped by the kernel if we die. */
-static enum tern_rc lock_account(const char *data_dir, int *fd, struct tern_err *err)
-{
-    struct tbuf path;
-    tbuf_init(&path, 0);
-    if (tbuf_printf(&path, "%s/%s", data_dir, ACCT_LOCK_NAME))
-        return tern_fail(err, TERN_ENOMEM, "out of memory");
-    enum tern_rc rc = TERN_OK;
-    *fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (*fd < 0) {
-        rc = tern_fail(err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
-    } else {
-        int r;
-        while ((r = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
-            ;
-        if (r < 0) {
-            int e = errno;
-            close(*fd);
-            *fd = -1;
-            rc = e == EWOULDBLOCK
-                     ? tern_fail(err, TERN_ELOCKED,
-                                 "another tern is using this account; try again shortly")
-                     : tern_fail(err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(e));
-        }
-    }
-    tbuf_free(&path);
-    return rc;
-}
-
 enum tern_rc acct_local_open(const struct tern_account *cfg, const struct acct_hooks *hooks,
                              struct acct_local **out, struct tern_err *err)
 {
@@ -177,7 +145,7 @@ enum tern_rc acct_local_open(const struct tern_account *cfg, const struct acct_h
     if (!rc)
         rc = acct_mkdir_p(cfg->data_dir, err);
     if (!rc)
-        rc = lock_account(cfg->data_dir, &a->lock_fd, err);
+        rc = acct_lock(cfg->data_dir, &a->lock_fd, err); /* the same as account_open's */
     if (!rc)
         rc = index_open_dir(cfg->data_dir, 0, &a->ix, err);
     if (rc) {
@@ -234,6 +202,7 @@ static enum tern_rc driver_up(struct acct_local *a, struct tern_err *err)
     a->env.trace_arg = a->hooks.trace_arg;
     a->env.progress = a->hooks.progress;
     a->env.progress_arg = a->hooks.progress_arg;
+    a->env.cancel = a->hooks.cancel;
     return a->drv->open(&a->env, &a->state, err);
 }
 

@@ -19,6 +19,8 @@ enum acct_caps {
     ACCT_CAP_BODY_ON_DEMAND = 1 << 2, /* bodies fetched when opened */
     ACCT_CAP_DELETES_SERVER = 1 << 3, /* sync deletes from the server (POP3) */
     ACCT_CAP_MOVE = 1 << 4,
+    ACCT_CAP_WAIT = 1 << 5, /* wait_changes: may wait for server pushes (IMAP
+                             * IDLE; the server decides, see the slot) */
 };
 
 /* Counters a sync reports for the summary line and --json. */
@@ -44,6 +46,24 @@ struct acct_env {
     acct_progress_fn *progress;
     void *progress_arg;
     bool fetch_bodies;            /* tern fetch --bodies */
+    /* when it becomes nonzero, the driver's network waits end with
+     * TERN_ECANCELED (within ~200 ms; conn_params.cancel); NULL: never */
+    const volatile sig_atomic_t *cancel;
+};
+
+/* One wait for changes on the server (wait_changes). */
+struct acct_wait {
+    int64_t folder_id;   /* in: the index folder to watch */
+    unsigned timeout_ms; /* in: return after this long at most (IDLE is then
+                          * ended; the caller re-issues it) */
+    /* in: also count as a change a folder whose UIDVALIDITY or UIDNEXT on
+     * the server differs from the index's (mail that came before the wait
+     * began) */
+    bool compare;
+    /* in: polled at least every 250 ms; nonzero ends the wait early and
+     * cleanly (the connection stays usable). Borrowed; NULL: none */
+    const volatile sig_atomic_t *wake;
+    bool changed; /* out: the server reported a change in the folder */
 };
 
 /*
@@ -83,6 +103,15 @@ struct acct_driver {
      * with their messages and cached bodies. NULL for single-folder
      * drivers (caps lacks ACCT_CAP_FOLDERS). */
     enum tern_rc (*list_folders)(void *state, struct tern_err *err);
+    /* Hold the connection waiting for the server to report a change in
+     * w->folder_id (IMAP: EXAMINE, IDLE ... DONE, RFC 2177), at most
+     * w->timeout_ms, until *w->wake; w->changed tells whether a change
+     * came (the caller then syncs). TERN_OK also on timeout and wake.
+     * TERN_ENOTSUP when the server does not offer it (the caller polls
+     * instead); TERN_ECONN/ETIMEOUT/EPROTO when the connection failed (it
+     * is dropped; the next call reconnects). Reads only from the index.
+     * NULL (and no ACCT_CAP_WAIT) for drivers that cannot wait (POP3). */
+    enum tern_rc (*wait_changes)(void *state, struct acct_wait *w, struct tern_err *err);
     /* Send LOGOUT/QUIT (committing POP3 deletions) and free state. */
     enum tern_rc (*close)(void **state, struct tern_err *err);
 };

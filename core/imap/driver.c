@@ -62,6 +62,7 @@ enum tern_rc imap_drv_connect(struct imap_drv *d, struct tern_err *err)
         .timeout_s = a->timeout,
         .trace = d->env->trace,
         .trace_arg = d->env->trace_arg,
+        .cancel = d->env->cancel,
     };
     enum tern_rc rc = conn_open(&p, &d->conn, err);
     if (rc)
@@ -167,11 +168,13 @@ static enum tern_rc drv_close(void **state, struct tern_err *err)
 
 const struct acct_driver imap_driver = {
     .name = "imap",
-    .caps = ACCT_CAP_FOLDERS | ACCT_CAP_FLAGS_REMOTE | ACCT_CAP_BODY_ON_DEMAND | ACCT_CAP_MOVE,
+    .caps = ACCT_CAP_FOLDERS | ACCT_CAP_FLAGS_REMOTE | ACCT_CAP_BODY_ON_DEMAND | ACCT_CAP_MOVE |
+            ACCT_CAP_WAIT,
     .open = drv_open,
     .sync = drv_sync,
     .fetch_body = drv_fetch_body,
     .push = drv_push,
     .list_folders = drv_list_folders,
     .close = drv_close,
+    .wait_changes = imap_wait_changes,
 };

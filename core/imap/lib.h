@@ -25,6 +25,8 @@
  *               appender: one connection storing messages in one folder
  *               (core/outbox's copy to Sent)
  *   driver.c    the `imap_driver` table and lazy connection handling
+ *   idle.c      IDLE (RFC 2177) on one folder for the wait_changes slot
+ *               (owner: the TUI engineer)
  *
  * Server bytes are hostile: every size below is a ceiling whose breach is
  * TERN_EPROTO (the connection is then dropped), never a truncation.
@@ -39,6 +41,14 @@
 #include <stdint.h>
 
 extern const struct acct_driver imap_driver;
+
+/* The driver's wait_changes slot (idle.c; state is the driver's): a
+ * CAPABILITY check (no IDLE: TERN_ENOTSUP), EXAMINE of the folder (with
+ * w->compare: UIDVALIDITY/UIDNEXT unlike the index's is a change at once),
+ * IDLE until an untagged EXISTS (a new count), EXPUNGE, FETCH or VANISHED,
+ * the wake flag or the timeout, then DONE and the tagged reply. A broken
+ * session is dropped; the next call reconnects. */
+enum tern_rc imap_wait_changes(void *state, struct acct_wait *w, struct tern_err *err);
 
 /* ------------------------------------------------------------- ceilings */
 

@@ -135,6 +135,9 @@ struct outbox_opts {
     outbox_report_fn *report; /* flush: per entry; may be NULL */
     void *report_arg;
     time_t now; /* 0: time(NULL) (tests) */
+    /* nonzero: the SMTP session's waits end with TERN_ECANCELED; submit
+     * then queues the message (as for a lost connection). NULL: none */
+    const volatile sig_atomic_t *cancel;
 };
 
 /*

@@ -78,6 +78,7 @@ static enum tern_rc open_session(const struct tern_account *a, const struct outb
         .ehlo_name = o->ehlo_name ? o->ehlo_name : domain_of(a->address),
         .trace = o->trace,
         .trace_arg = o->trace_arg,
+        .cancel = o->cancel,
     };
     rc = smtp_open(&p, s, err);
     tern_free_secret(secret);
@@ -116,7 +117,8 @@ static void rcpt_notes(const struct smtp_message *m, const struct smtp_result *r
 
 static bool is_temporary(const struct smtp_result *r)
 {
-    return r->rc == TERN_ETEMP || r->rc == TERN_ECONN || r->rc == TERN_ETIMEOUT;
+    return r->rc == TERN_ETEMP || r->rc == TERN_ECONN || r->rc == TERN_ETIMEOUT ||
+           r->rc == TERN_ECANCELED; /* a user's Ctrl-C: kept, sent later */
 }
 
 static enum tern_rc ensure_store(struct run *run, struct tern_err *err)
@@ -454,7 +456,8 @@ enum tern_rc outbox_submit(const struct tern_account *a, struct outbox_item *ite
     struct tern_err serr = {0};
     enum tern_rc rc = open_session(a, o, &s, &serr);
     if (rc) {
-        bool temp = rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETEMP;
+        bool temp = rc == TERN_ECONN || rc == TERN_ETIMEOUT || rc == TERN_ETEMP ||
+                    rc == TERN_ECANCELED;
         size_t queued = 0;
         for (size_t i = 0; i < n; i++) {
             struct smtp_result r = {.rc = temp ? TERN_ETEMP : rc};

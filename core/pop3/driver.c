@@ -15,14 +15,24 @@ static enum tern_rc conn_tr_send(void *arg, const char *buf, size_t n, struct te
     return conn_send(s->conn, buf, n, err);
 }
 
-/* The conn stream hands out lines; the parser takes any slices. A line
- * longer than POP3_BODY_LINE_MAX is refused (memory stays bounded). */
+/* The conn stream hands out lines; the parser takes any slices (it keeps
+ * its own ceilings for status and listing lines, and streams message data
+ * with none per line). So a line longer than POP3_RECV_SLICE — a message
+ * may legally carry a 10 MB line — is handed out in slices: memory stays
+ * at one slice whatever the line length. conn_read_line reports such a
+ * line as TERN_EPROTO with the bytes it consumed in s->line and the rest
+ * still unread (see stream.c), so the next call continues the line. */
+_Static_assert(POP3_RECV_SLICE > CONN_RBUF_SIZE,
+               "a refused long line must have consumed bytes to hand out");
 static enum tern_rc conn_tr_recv(void *arg, const char **data, size_t *len, struct tern_err *err)
 {
     struct pop3_state *s = arg;
-    enum tern_rc rc = conn_read_line(s->conn, &s->line, POP3_BODY_LINE_MAX, err);
+    struct tern_err lerr = {0};
+    enum tern_rc rc = conn_read_line(s->conn, &s->line, POP3_RECV_SLICE, &lerr);
+    if (rc == TERN_EPROTO && s->line.len > 0)
+        rc = TERN_OK; /* a slice of a long line */
     if (rc)
-        return rc;
+        return tern_fail(err, rc, "%s", lerr.msg);
     *data = s->line.data;
     *len = s->line.len;
     return TERN_OK;
@@ -57,7 +67,7 @@ static enum tern_rc pop3_open(const struct acct_env *env, void **state, struct t
         return tern_fail(err, TERN_ENOMEM, "out of memory");
     s->env = env;
     s->journal_fd = -1;
-    tbuf_init(&s->line, POP3_BODY_LINE_MAX);
+    tbuf_init(&s->line, POP3_RECV_SLICE);
     enum tern_rc rc;
     struct tbuf jp;
     tbuf_init(&jp, 0);
@@ -85,6 +95,7 @@ static enum tern_rc pop3_open(const struct acct_env *env, void **state, struct t
         .timeout_s = a->timeout,
         .trace = env->trace,
         .trace_arg = env->trace_arg,
+        .cancel = env->cancel,
     };
     if ((rc = conn_open(&p, &s->conn, err)))
         goto fail;
