@@ -627,7 +627,7 @@ class Lab:
             raw = raw.replace(b"\r\n", b"\n")
             self._seq += 1
             t = now if mtime is None else mtime
-            base = "%d.M%dP%dQ%d.lab,S=%d,W=%d" % (
+            base = "%d.M%06dP%dQ%09d.lab,S=%d,W=%d" % (
                 int(t), int((t % 1) * 1e6), pid, self._seq, len(raw), len(raw) + raw.count(b"\n"))
             tpath = os.path.join(tmp, base)
             fd = os.open(tpath, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
