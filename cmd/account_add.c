@@ -27,6 +27,7 @@ struct add {
     unsigned port, smtp_port, timeout;
     bool keep, keep_set, no_probe, yes;
     bool interactive;
+    bool debug; /* --debug: the redacted protocol trace of every probe */
     /* results */
     enum conn_proto proto;
     unsigned in_port, out_port;
@@ -306,7 +307,7 @@ static int probe(struct add *ad, enum conn_proto proto, const char *host,
                  enum conn_tls *tls)
 {
     enum tern_rc worst = TERN_OK;
-    struct doctor_opts o = {0};
+    struct doctor_opts o = {.trace = ad->debug ? cmd_trace : NULL};
     for (size_t i = 0; i < ncand; i++) {
         struct doctor_server s = {
             .proto = proto,
@@ -403,7 +404,7 @@ static int try_login(struct add *ad, enum conn_proto proto, const char *host, un
            host, port);
     fflush(stdout);
     struct doctor_side side = {0};
-    struct doctor_opts o = {0};
+    struct doctor_opts o = {.trace = ad->debug ? cmd_trace : NULL};
     struct tern_err err = {0};
     if (doctor_check_server(&s, &o, &side, NULL, &err)) {
         doctor_side_free(&side);
@@ -722,6 +723,7 @@ static int account_add(struct cmd_ctx *ctx, int argc, char **argv)
     if (ex)
         return ex;
     ad.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    ad.debug = ctx->debug;
     if (ad.pin && strncmp(ad.pin, "sha256//", 8) != 0)
         return cmd_usage("account add", "--pin wants sha256//BASE64");
     {

@@ -121,9 +121,9 @@ static void print_verdict(const struct doctor_report *r)
         const struct doctor_side *s = sides[i];
         printf("  %s (%s): ", s->what, s->proto);
         cmd_print_safe(stdout, s->verdict ? s->verdict : "?");
-        /* a verdict ends with a full stop, unless its text already does */
+        /* a verdict ends with a full stop, unless its text already ends a sentence */
         size_t n = s->verdict ? strlen(s->verdict) : 0;
-        if (!n || s->verdict[n - 1] != '.')
+        if (!n || !strchr(".?!", s->verdict[n - 1]))
             fputc('.', stdout);
         fputc('\n', stdout);
     }

@@ -105,6 +105,7 @@ static void emit(struct run *r)
 #define T_TLS_MODE "TLS mode"
 #define T_STARTTLS "STARTTLS offered"
 #define T_CERT "certificate"
+#define T_GREETING "greeting"
 #define T_CAPS "capabilities"
 #define T_PASSWORD "password command"
 #define T_LOGIN "login"
@@ -368,6 +369,86 @@ static void cert_ok(struct server_run *sr, const struct conn_cert_info *ci)
     emit(r);
 }
 
+/* The first line the server sends on a connection libcurl drives, to tell
+ * "another protocol answers here" (a wrong port) from a broken server once
+ * TLS is up. A greeting of another protocol ends the wait at once: libcurl
+ * would otherwise wait for its own greeting until the timeout. */
+struct first_line {
+    enum conn_proto proto;
+    bool seen;
+    enum net_first kind;
+    char text[200];
+    volatile sig_atomic_t cancel;
+};
+
+static void first_line_cb(void *arg, const char *line, size_t n)
+{
+    struct first_line *f = arg;
+    if (f->seen)
+        return;
+    f->seen = true;
+    f->kind = net_classify(line, n);
+    size_t k = n < sizeof f->text - 1 ? n : sizeof f->text - 1;
+    memcpy(f->text, line, k);
+    f->text[k] = '\0';
+    if (!greeting_matches(f->proto, f->kind))
+        f->cancel = 1;
+}
+
+/* The TLS handshake completed (so the certificate or pin was accepted:
+ * libcurl checks both inside the handshake) but the session failed right
+ * after it. Not a certificate problem: say what did go wrong. `implicit`:
+ * the TLS mode step is still to be reported (fl holds the greeting). */
+static void after_tls_failed(struct server_run *sr, bool implicit, const struct first_line *fl,
+                             const struct conn_cert_info *ci, enum tern_rc rc,
+                             const struct tern_err *e)
+{
+    struct run *r = sr->r;
+    const struct doctor_server *s = sr->s;
+    unsigned std_implicit = conn_default_port(s->proto, CONN_TLS_IMPLICIT);
+    unsigned std_starttls = conn_default_port(s->proto, CONN_TLS_STARTTLS);
+    if (implicit && fl->seen && !greeting_matches(s->proto, fl->kind)) {
+        struct doctor_step *st;
+        if (fl->kind == FIRST_IMAP || fl->kind == FIRST_POP3 || fl->kind == FIRST_SMTP) {
+            st = step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ECONFIG,
+                          "port %u speaks TLS, but then greets like %s server (\"%.80s\"), "
+                          "not %s: wrong port?",
+                          sr->port, first_word_proto(fl->kind), fl->text, sr->pname);
+            step_hint(r, st, "%s uses port %u with %s = implicit, or port %u with %s = starttls.",
+                      sr->pname, std_implicit, sr->tls_key, std_starttls, sr->tls_key);
+        } else {
+            st = step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_EPROTO,
+                          "port %u speaks TLS, but then does not greet like %s server: \"%.80s\"",
+                          sr->port,
+                          s->proto == CONN_IMAP   ? "an IMAP"
+                          : s->proto == CONN_POP3 ? "a POP3"
+                                                  : "an SMTP",
+                          fl->text);
+        }
+        emit(r);
+        return;
+    }
+    if (implicit) {
+        step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_OK, TERN_OK,
+                 "port %u speaks TLS from the first byte, as %s = implicit expects", sr->port,
+                 sr->tls_key);
+        emit(r);
+    }
+    cert_ok(sr, ci);
+    if (implicit && !fl->seen && rc == TERN_ETIMEOUT)
+        step_add(r, DOCTOR_STEP_GREETING, T_GREETING, DOCTOR_FAIL, rc,
+                 "the server sent no greeting within %u s after the TLS handshake",
+                 (sr->timeout_ms + 999) / 1000);
+    else if (implicit && !fl->seen)
+        step_add(r, DOCTOR_STEP_GREETING, T_GREETING, DOCTOR_FAIL, rc,
+                 "no greeting after the TLS handshake: %s", e->msg);
+    else /* what libcurl does next is the capability query */
+        step_add(r, DOCTOR_STEP_CAPS, T_CAPS, DOCTOR_FAIL, rc,
+                 "the session failed right after %s: %s", implicit ? "the greeting" : "STARTTLS",
+                 e->msg);
+    emit(r);
+}
+
 static void caps_step(struct server_run *sr, bool after_login)
 {
     struct run *r = sr->r;
@@ -435,6 +516,8 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
     tbuf_init(&greet, DOCTOR_LINE_MAX + 1);
     struct conn_cert_info ci = {0};
     struct conn *c = NULL;
+    /* the conn keeps pointers to fl (line hook, cancel flag) until closed */
+    struct first_line fl = {0};
     bool ok = true;
     const char *key = sr->tls_key;
     unsigned std_implicit = conn_default_port(s->proto, CONN_TLS_IMPLICIT);
@@ -479,9 +562,13 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
                                                  : "an SMTP",
                          g);
             else if (!greeting_matches(s->proto, k))
-                step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ECONFIG,
-                         "port %u greets like %s server (\"%.120s\"), not %s: wrong port?",
-                         sr->port, first_word_proto(k), g, sr->pname);
+                step_hint(r,
+                          step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ECONFIG,
+                                   "port %u greets like %s server (\"%.120s\"), not %s: wrong "
+                                   "port?",
+                                   sr->port, first_word_proto(k), g, sr->pname),
+                          "%s uses port %u with %s = starttls, or port %u with %s = implicit.",
+                          sr->pname, std_starttls, key, std_implicit, key);
             else if (s->proto == CONN_IMAP && !strncmp(g, "* PREAUTH", 9))
                 step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_FAIL, TERN_ENOTLS,
                          "the server greets with PREAUTH (logged in already, without TLS), so "
@@ -530,7 +617,10 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
             tern_err_clear(&e);
             struct conn_params p = params_of(sr, CONN_TLS_STARTTLS, false, NULL, &ci);
             rc = conn_open(&p, &c, &e);
-            if (rc && ci.sha256_fp) {
+            if (rc && rc != TERN_ETLS && ci.sha256_fp) {
+                after_tls_failed(sr, false, NULL, &ci, rc, &e);
+                ok = false;
+            } else if (rc && ci.sha256_fp) {
                 cert_failed(sr, &ci, &e);
                 ok = false;
             } else if (rc) {
@@ -543,9 +633,16 @@ static bool run_server(struct server_run *sr, struct conn_cert_info *cert_out)
         }
     } else {
         net_close(&ns);
+        fl.proto = s->proto;
         struct conn_params p = params_of(sr, CONN_TLS_IMPLICIT, false, NULL, &ci);
+        p.on_line = first_line_cb;
+        p.line_arg = &fl;
+        p.cancel = &fl.cancel;
         rc = conn_open(&p, &c, &e);
-        if (rc == TERN_OK || ci.sha256_fp) {
+        if (rc && rc != TERN_ETLS && ci.sha256_fp) {
+            after_tls_failed(sr, true, &fl, &ci, rc, &e);
+            ok = false;
+        } else if (rc == TERN_OK || ci.sha256_fp) {
             step_add(r, DOCTOR_STEP_TLS_MODE, T_TLS_MODE, DOCTOR_OK, TERN_OK,
                      "port %u speaks TLS from the first byte, as %s = implicit expects", sr->port,
                      key);

@@ -56,6 +56,9 @@ enum doctor_status {
 #define DOCTOR_STEP_TLS_MODE "tls-mode"
 #define DOCTOR_STEP_STARTTLS "starttls"
 #define DOCTOR_STEP_CERT "certificate"
+/* implicit TLS only, and only when it fails: TLS and the certificate
+ * were fine, but no greeting came after the handshake */
+#define DOCTOR_STEP_GREETING "greeting"
 #define DOCTOR_STEP_CAPS "capabilities"
 #define DOCTOR_STEP_PASSWORD "password"
 #define DOCTOR_STEP_LOGIN "login"

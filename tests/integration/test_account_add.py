@@ -343,3 +343,71 @@ def test_interactive_pin_and_abort(lab, user, home):
     finally:
         t.close()
     assert not os.path.exists(home.config)
+
+
+# --------------------------------------------------------------------------
+# the standard ports, in the issue's order: 993 implicit, 143 STARTTLS;
+# 995, 110; 465, 587; the first that works is kept
+
+def port_open(port):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        s.close()
+
+
+def trying_lines(out):
+    """The probe lines, each cut after its verdict ("ok" / "no")."""
+    return [l.strip().split(":")[0] for l in out.splitlines() if l.strip().startswith("trying ")]
+
+
+def test_standard_ports_tried_in_order_first_working_kept(lab, user, home, fake):
+    """Fakes on the real standard ports of 127.0.0.1 (the tests run as root):
+    IMAP answers on 993 and 143 (993 is kept, 143 never asked), POP3 and
+    SMTP only on their STARTTLS ports (110, 587: 995 and 465 refuse)."""
+    for p in (995, 465):
+        if port_open(p):
+            pytest.skip("something listens on 127.0.0.1:%d already" % p)
+    pw = "pw-" + uuid.uuid4().hex[:8]
+    srvs = {}
+    try:
+        for name, proto, tls, port in (("imaps", "imap", "implicit", 993),
+                                       ("imap", "imap", "starttls", 143),
+                                       ("pop3", "pop3", "starttls", 110),
+                                       ("smtp", "smtp", "starttls", 587)):
+            srvs[name] = fake("normal", proto=proto, tls=tls, port=port, user=user.address,
+                              password=pw)
+    except OSError as e:
+        pytest.skip("cannot listen on a standard mail port of 127.0.0.1: %s" % e)
+    common = ["--host", "127.0.0.1", "--smtp-host", "127.0.0.1", "--password-command",
+              "echo " + pw, "--ca-file", lab.ca, "--timeout", "5"]
+    p = home.run("account", "add", "--name", "i", "--address", user.address,
+                 "--incoming", "imap", *common)
+    assert p.returncode == EX_OK, p.stdout + p.stderr
+    assert trying_lines(p.stdout) == [
+        "trying 127.0.0.1 port 993 (TLS)... ok",
+        "trying 127.0.0.1 port 465 (TLS)... no",
+        "trying 127.0.0.1 port 587 (STARTTLS)... ok"], p.stdout
+    assert "port 465: connection refused" in p.stdout
+    keys = parse_section(home.read(), "i")
+    assert (keys["port"], keys["tls"]) == ("993", "implicit")
+    assert (keys["smtp_port"], keys["smtp_tls"]) == ("587", "starttls")
+    assert srvs["imap"].connections() == [], "143 was tried although 993 worked"
+    assert any(l[3] and l[4] for l in srvs["imaps"].logins)    # the login test, over TLS
+    assert any(l[3] and l[4] for l in srvs["smtp"].logins)
+
+    p = home.run("account", "add", "--name", "p", "--address", user.address,
+                 "--incoming", "pop3", *common)
+    assert p.returncode == EX_OK, p.stdout + p.stderr
+    assert trying_lines(p.stdout)[:2] == [
+        "trying 127.0.0.1 port 995 (TLS)... no",
+        "trying 127.0.0.1 port 110 (STARTTLS)... ok"], p.stdout
+    assert "port 995: connection refused" in p.stdout
+    keys = parse_section(home.read(), "p")
+    assert (keys["port"], keys["tls"]) == ("110", "starttls")
+    for srv in srvs.values():                       # never a password in clear
+        for c in srv.connections():
+            assert pw.encode() not in c.plain
+            assert b"AUTH" not in c.plain.upper() and b"LOGIN" not in c.plain.upper()

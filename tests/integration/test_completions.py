@@ -169,7 +169,7 @@ def test_fish(fetched, env):
     assert "--trust" in complete("tern doctor --")
 
 
-def test_meson_installs_the_three_files(tern_bin, tmp_path):
+def test_meson_installs_program_man_pages_and_completions(tern_bin, tmp_path):
     build = os.path.dirname(os.path.abspath(tern_bin))
     if not os.path.exists(os.path.join(build, "build.ninja")):
         pytest.skip("TERN_BIN is not inside a meson build directory")
@@ -184,3 +184,10 @@ def test_meson_installs_the_three_files(tern_bin, tmp_path):
     assert any(k.endswith("share/bash-completion/completions/tern") for k in found), found
     assert any(k.endswith("share/zsh/site-functions/_tern") for k in found), found
     assert any(k.endswith("share/fish/vendor_completions.d/tern.fish") for k in found), found
+    assert any(k.endswith("bin/tern") for k in found), found
+    assert any(k.endswith("share/man/man1/tern.1") for k in found), found
+    assert any(k.endswith("share/man/man5/tern.conf.5") for k in found), found
+    # the installed bash file is the one in the tree, under the name bash looks for
+    bash = [k for k in found if k.endswith("bash-completion/completions/tern")][0]
+    with open(os.path.join(str(tmp_path / "dest"), bash)) as f:
+        assert f.read() == open(os.path.join(COMP, "tern.bash")).read()

@@ -15,8 +15,11 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 import pytest
+
+import fakes
 
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 64, 69, 75, 77, 78
 
@@ -506,3 +509,86 @@ def test_misbehaving_servers(lab, user, home, fake, scenario, step, words, code)
     assert got and got[0] == step and words in got[1], got
     assert rc == code
     assert_nothing_secret_in_clear(srv, user.address, "s3cret-odd")
+
+
+# --------------------------------------------------------------------------
+# wrong port: another protocol answers there (the lab's real servers)
+
+@pytest.mark.parametrize("incoming,tls,port_name,smtp_tls,smtp_port_name,side,found", [
+    # IMAP with implicit TLS pointed at POP3S: TLS works, then a POP3 greeting
+    ("imap", "implicit", "pop3s_port", None, None, "receiving", "a POP3"),
+    # POP3 with STARTTLS pointed at the submission port
+    ("pop3", "starttls", "smtp_port", None, None, "receiving", "an SMTP"),
+    # SMTP with implicit TLS pointed at IMAPS, and with STARTTLS at IMAP
+    ("imap", "implicit", "imaps_port", "implicit", "imaps_port", "sending", "an IMAP"),
+    ("imap", "implicit", "imaps_port", "starttls", "imap_port", "sending", "an IMAP"),
+])
+def test_wrong_port_names_the_protocol_that_answers(lab, user, home, incoming, tls, port_name,
+                                                    smtp_tls, smtp_port_name, side, found):
+    over = dict(incoming=incoming, tls=tls, port=getattr(lab, port_name), timeout=20)
+    if smtp_tls:
+        over.update(smtp_tls=smtp_tls, smtp_port=getattr(lab, smtp_port_name))
+    home.write(imap_account(lab, user, **over))
+    t0 = time.monotonic()
+    rc, data = home.doctor()
+    took = time.monotonic() - t0
+    assert rc == EX_CONFIG, data
+    a = only_account(data)
+    step, detail = failed(a[side])
+    want = "SMTP" if side == "sending" else incoming.upper()
+    assert step == "tls-mode", (step, detail)
+    assert "greets like %s server" % found in detail and "not %s: wrong port?" % want in detail
+    s = steps(a[side])
+    assert "certificate" not in s           # not mistaken for a trust problem
+    assert "uses port" in s["tls-mode"]["hint"]
+    other = "receiving" if side == "sending" else "sending"
+    assert a[other]["ok"] is True
+    # the greeting of the other protocol ends the wait: no 20 s timeout
+    assert took < 10, took
+    p = home.run("doctor")
+    assert "wrong port?\n" in p.stdout and "wrong port?." not in p.stdout, p.stdout
+
+
+# --------------------------------------------------------------------------
+# TLS works, then the session fails: not a certificate problem
+
+def stall_after_greeting(session, tag, args):
+    session.conn.drain_until_closed()
+    raise fakes.Closed()
+
+
+def close_capability_inside_tls(session, tag, args):
+    if session.conn.tls:
+        raise fakes.Closed()
+    session.cmd_CAPABILITY(tag, args)
+
+
+@pytest.mark.parametrize("case,tls,scenario,opts,step,words,code", [
+    ("silent-after-handshake", "implicit", "stall_greeting", {}, "greeting",
+     "no greeting within 2 s after the TLS handshake", EX_TEMPFAIL),
+    ("garbage-after-handshake", "implicit", "garbage_greeting", {}, "tls-mode",
+     "does not greet like an IMAP server", 76),
+    ("closed-after-greeting", "implicit", "disconnect_after_greeting", {}, "capabilities",
+     "right after the greeting", EX_TEMPFAIL),
+    ("closed-after-starttls", "starttls", "hostile",
+     {"raw": {"CAPABILITY": close_capability_inside_tls}}, "capabilities",
+     "right after STARTTLS", EX_TEMPFAIL),
+])
+def test_failure_after_tls_is_not_a_certificate_problem(lab, user, home, fake, case, tls,
+                                                        scenario, opts, step, words, code):
+    srv = fake(scenario, proto="imap", tls=tls, **opts)
+    home.write(imap_account(lab, user, port=srv.port, tls=tls, timeout=2,
+                            password_command="echo s3cret-after", smtp_host=None,
+                            smtp_port=None, smtp_tls=None))
+    rc, data = home.doctor()
+    side = only_account(data)["receiving"]
+    got = failed(side)
+    assert got and got[0] == step and words in got[1], got
+    assert rc == code, data
+    s = steps(side)
+    if step != "tls-mode":
+        # the handshake verified the certificate: shown as such, no trust advice
+        assert s["certificate"]["ok"] and "trusted" in s["certificate"]["detail"], s
+        assert "ca_file" not in (s[step].get("hint") or "")
+    assert_nothing_secret_in_clear(srv, user.address, "s3cret-after")
+    assert not srv.logins

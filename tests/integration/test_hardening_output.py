@@ -4,7 +4,9 @@
      terminal: `tern fetch` (errors quoting server greetings and replies,
      folder names), `tern list`, `tern read` (by ID and --file, plain,
      --json, and --raw on a terminal), `tern attachments`, `tern folders`,
-     `tern send` (errors quoting SMTP replies). Mail comes from IMAP and
+     `tern send` (errors quoting SMTP replies), `tern doctor` (text and
+     --json) and `tern account add` (their step lines quote greetings,
+     capabilities, folder names and refusals). Mail comes from IMAP and
      POP3 fakes (tests/lab/fakes.py) serving hostile messages: raw ESC/C1/
      BEL/BS/CR in headers and bodies, RFC 2047 and quoted-printable and
      base64 that decode to them, HTML entities for them, file names with
@@ -26,8 +28,8 @@ import subprocess
 import pytest
 
 import fakes
-from hardening_helpers import (EX_NOPERM, EX_OK, Tern, assert_sane_exit, assert_terminal_safe,
-                               files_under, hfake_factory, tern_path, use)
+from hardening_helpers import (EX_NOPERM, EX_OK, FAKE_PW, Tern, assert_sane_exit,
+                               assert_terminal_safe, files_under, hfake_factory, tern_path, use)
 
 RR = fakes.raw_reply
 
@@ -272,6 +274,69 @@ def test_server_text_in_errors_is_sanitised(hfake, lab, tmp_path, proto, case):
     assert r.rc != EX_OK, r
     if case in ("auth_no", "auth_err", "auth_535"):
         assert r.rc == EX_NOPERM, r
+
+
+# `tern doctor` and `tern account add` quote what servers say in their step
+# lines: greetings, folder names, refusals, the plaintext greeting of a
+# wrong port.
+DOCTOR_TEXT = SERVER_TEXT.encode("latin-1")
+DOCTOR_CASES = {
+    "imap-greeting-folders": ("imap", "implicit", {
+        "greeting": b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] " + DOCTOR_TEXT + b" hi\r\n",
+        "list_lines": EVIL_FOLDERS}, None),
+    "imap-auth-no": ("imap", "implicit", {
+        "raw": {"AUTHENTICATE": b"$TAG NO [AUTHENTICATIONFAILED] " + DOCTOR_TEXT + b" no\r\n"}},
+        EX_NOPERM),
+    "imap-plaintext-greeting-of-smtp": ("imap", "starttls", {
+        "greeting": b"220 " + DOCTOR_TEXT + b" smtp here\r\n"}, 78),
+    "pop3-greeting-auth-err": ("pop3", "implicit", {
+        "greeting": b"+OK " + DOCTOR_TEXT + b" hi\r\n",
+        "raw": {"AUTH": b"-ERR [AUTH] " + DOCTOR_TEXT + b" no\r\n"}}, EX_NOPERM),
+    "pop3-implicit-greeting-of-imap": ("pop3", "implicit", {
+        "greeting": b"* OK " + DOCTOR_TEXT + b" imap here\r\n"}, 78),
+    "smtp-greeting-auth-535": ("smtp", "starttls", {
+        "greeting": b"220 " + DOCTOR_TEXT + b" hi\r\n",
+        "raw": {"AUTH": b"535 5.7.8 " + DOCTOR_TEXT + b" no\r\n"}}, EX_NOPERM),
+}
+
+
+def check_report(r, what):
+    """As check(), for commands that report failures on stdout (doctor)."""
+    assert 0 <= r.rc < 128 and r.rc != 70, r
+    assert b"Sanitizer" not in r.err and b"runtime error:" not in r.err, r
+    assert_terminal_safe(r.out, what + " stdout: ")
+    assert_terminal_safe(r.err, what + " stderr: ")
+    return r
+
+
+@pytest.mark.parametrize("case", sorted(DOCTOR_CASES))
+def test_doctor_and_account_add_are_terminal_safe(hfake, lab, tmp_path, case):
+    proto, tls, kw, code = DOCTOR_CASES[case]
+    if proto == "imap":
+        srv = hfake("imap_mailbox", "imap", tls, folders={"INBOX": [HOSTILE[0]]}, **kw)
+    else:
+        srv = hfake("hostile", proto, tls, **kw)
+    t = Tern(tmp_path)
+    use(t, srv, proto, tls, lab)
+    r = check_report(t.run("doctor"), case + " doctor")
+    assert b"Receiving (" in r.out and b"Sending (" in r.out, r
+    if code is not None:
+        side = b"Sending (SMTP): fails" if proto == "smtp" else b"Receiving (%s): fails" % (
+            proto.upper().encode())
+        assert side in r.out, r
+        if proto != "smtp":
+            assert r.rc == code, r
+    if case == "imap-greeting-folders":
+        assert b"INBOX" in r.out and r.out.count(b"\xef\xbf\xbd") + r.out.count(b"?") >= 2, r
+    r = check_report(t.run("doctor", "--json"), case + " doctor --json")
+    json.loads(r.out)
+    if proto == "smtp":
+        return      # account add needs a working incoming server first
+    r = check_report(t.run("account", "add", "--name", "added", "--address", "victim@fake.test",
+                    "--incoming", proto, "--host", "127.0.0.1", "--port", str(srv.port),
+                    "--tls", tls, "--smtp-host", "none", "--password-command",
+                    "echo " + FAKE_PW, "--ca-file", lab.ca), case + " account add")
+    assert r.rc == (code or EX_OK), r
 
 
 # ------------------------------------------------------------------ rule 7

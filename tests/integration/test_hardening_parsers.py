@@ -487,3 +487,72 @@ def test_greeting_garbage_or_disconnect(hfake, lab, tmp_path, proto, tls, scenar
     assert r.rc in (EX_TEMPFAIL, EX_PROTOCOL), r
     assert srv.logins == []
     assert r.secs < 1 + 3, r
+
+
+# ================================= rules 4 and 5 inside STARTTLS sessions
+# The cases above run over implicit TLS (993/995/465). After STARTTLS the
+# same parsers run, but on a stream libcurl upgraded mid-session (and SMTP
+# reads EHLO twice): a representative case of each kind, per protocol, on
+# the STARTTLS ports too.
+
+def ehlo_inside_tls(reply):
+    """EHLO answered normally in clear (with STARTTLS), with `reply` inside
+    TLS."""
+    def answer(session, tag, args):
+        if session.conn.tls:
+            session.conn.send(reply)
+        else:
+            session.conn.send(b"250-fake.example\r\n250-SIZE 99999999999999999999\r\n"
+                              b"250 STARTTLS\r\n")
+    return answer
+
+
+STARTTLS_CASES = {
+    # rule 4: sizes and endless data
+    "imap-literal-20-digits": ("imap", {"UID FETCH": fetch_item(
+        b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {99999999999999999999}\r\n")},
+        (EX_PROTOCOL,)),
+    "imap-endless-line": ("imap", {"UID FETCH": ENDLESS(b"* 1 FETCH (UID 1 FLAGS (",
+                                                        b"\\Seen " * 10000)}, (EX_PROTOCOL,)),
+    "pop3-uidl-20-digits": ("pop3", {"UIDL": b"+OK\r\n99999999999999999999 abc\r\n.\r\n"},
+                            (EX_PROTOCOL,)),
+    "pop3-uidl-endless": ("pop3", {"UIDL": ENDLESS(b"+OK\r\n", b"".join(
+        b"%d u%d\r\n" % (i, i) for i in range(1, 3000)))}, (EX_PROTOCOL,)),
+    "smtp-ehlo-size-20-digits": ("smtp", {"EHLO": ehlo_inside_tls(
+        b"250-fake.example\r\n250-SIZE 99999999999999999999\r\n250 AUTH PLAIN\r\n")},
+        (EX_OK, EX_PROTOCOL)),
+    "smtp-endless-reply": ("smtp", {"MAIL": ENDLESS(b"250", b"-" * 65536)},
+                           (EX_TEMPFAIL, EX_PROTOCOL)),
+    # rule 5: garbage
+    "imap-deep-nesting": ("imap", {"UID FETCH": IMAP_GARBAGE["deep_nesting_100000"]},
+                          (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "imap-truncated-literal": ("imap", {"UID FETCH": IMAP_GARBAGE["truncated_in_literal"]},
+                               (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "imap-binary-noise": ("imap", {"UID FETCH": IMAP_GARBAGE["binary_noise"]},
+                          (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "pop3-status-binary": ("pop3", POP3_GARBAGE["status_binary"],
+                           (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "pop3-retr-no-dot": ("pop3", POP3_GARBAGE["retr_no_dot"],
+                         (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "smtp-code-garbage": ("smtp", SMTP_GARBAGE["code_garbage"],
+                          (EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE)),
+    "smtp-truncated": ("smtp", SMTP_GARBAGE["truncated"], (EX_PROTOCOL, EX_TEMPFAIL,
+                                                           EX_UNAVAILABLE)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STARTTLS_CASES))
+def test_sizes_and_garbage_in_starttls_sessions(hfake, lab, tmp_path, case):
+    proto, raw, codes = STARTTLS_CASES[case]
+    t, srv, r = hostile(hfake, lab, tmp_path, proto, raw, tls="starttls")
+    assert_terminal_safe(r.err + r.out)
+    assert r.rc in codes, r
+    assert srv.logins and all(l[3] for l in srv.logins), srv.logins    # it was inside TLS
+    if "endless-line" in case or "endless-reply" in case:
+        assert b"longer than" in r.err, r
+    if proto == "smtp" and r.rc == EX_OK:
+        assert len(srv.state["smtp_messages"]) == 1
+    elif proto == "smtp":
+        assert srv.state.get("smtp_messages") is None
+    else:
+        nothing_lost(t, srv, proto)

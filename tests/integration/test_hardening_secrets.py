@@ -256,3 +256,40 @@ def test_failing_password_command_does_not_echo_output(hfake, lab, tmp_path):
     assert_no_secret(r.out + r.err)
     assert_no_secret(fetch_log(t))
     assert srv.connections() == [] or srv.logins == []
+
+
+# `tern doctor --debug` and `tern account add --debug` log in too (the lab's
+# Dovecot and Postfix, every protocol and TLS mode): their traces are
+# redacted the same way, with the right password and with a wrong one.
+DOCTOR_MODES = [("imap", "starttls", "implicit"), ("imap", "implicit", "starttls"),
+                ("pop3", "starttls", "implicit"), ("pop3", "implicit", "starttls")]
+
+
+@pytest.mark.parametrize("incoming,tls,smtp_tls", DOCTOR_MODES)
+def test_doctor_and_account_add_debug_have_no_password(lab, user, tmp_path, incoming, tls,
+                                                        smtp_tls):
+    wait_login(lab, user, incoming)
+    port = lab.ports[LAB_PORTS[(incoming, tls)]]
+    smtp_port = lab.ports[LAB_PORTS[("smtp", smtp_tls)]]
+    t = Tern(tmp_path)
+    good = {"address": user.address, "incoming": incoming, "host": "127.0.0.1", "port": port,
+            "tls": tls, "password_command": "echo " + user.password, "ca_file": lab.ca,
+            "timeout": 10, "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
+            "smtp_tls": smtp_tls}
+    t.account("good", **good)
+    wrong = user.password + "-wrong"
+    t.account("bad", **dict(good, password_command="echo " + wrong))
+    r = t.run("doctor", "-a", "good", "-a", "bad", debug=True)
+    assert r.rc == 77, r                          # "bad": password refused
+    assert r.err.count(b"[redacted]") >= 4, r     # both sides of both accounts logged in
+    assert b"accepted the password" in r.out and b"refused the password" in r.out, r
+    for pw in (user.password, wrong):
+        assert_no_secret(r.out + r.err, user.address, pw)
+    # account add probes and logs in on both sides as well
+    r = t.run("account", "add", "--name", "added", "--address", user.address, "--incoming",
+              incoming, "--host", "127.0.0.1", "--port", str(port), "--tls", tls,
+              "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp_port), "--smtp-tls", smtp_tls,
+              "--password-command", "echo " + user.password, "--ca-file", lab.ca, debug=True)
+    assert r.rc == EX_OK, r
+    assert r.err.count(b"[redacted]") >= 2, r
+    assert_no_secret(r.out + r.err, user.address, user.password)

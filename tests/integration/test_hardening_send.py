@@ -242,3 +242,27 @@ def test_nul_in_built_body(smtp):
     r = send(t, "--to", "a@example.test", input=b"nul\0byte\n")
     assert r.rc in (EX_OK, EX_DATAERR), r
     assert b"\0" not in client_bytes(srv)
+
+
+# The same wire checks on 465 (implicit TLS): the submission path after an
+# implicit handshake is the "second code path" of the issue.
+@pytest.mark.parametrize("path", ["built", "t", "batch"])
+@pytest.mark.parametrize("body", ["smuggle_lf", "smuggle_crlf_lf", "smuggle_cr", "dots",
+                                  "bare_cr"])
+def test_body_normalised_and_stuffed_implicit_tls(hfake, lab, tmp_path, body, path):
+    srv = hfake("normal", "smtp", "implicit")
+    t = Tern(tmp_path)
+    t.account("f", **fake_account(srv, "smtp", "implicit", lab))
+    msg = b"From: me@example.test\nTo: a@example.test\nSubject: wire-465\n\n" + BODIES[body]
+    if path == "built":
+        r = send(t, "--to", "a@example.test", "--subject", "wire-465", input=BODIES[body])
+    elif path == "t":
+        r = send(t, "-t", "-i", input=msg)
+    else:
+        f = tmp_path / "m.eml"
+        f.write_bytes(msg)
+        r = t.run("send", "-a", "f", "--no-queue", "--batch", str(f))
+        assert_sane_exit(r)
+    assert r.rc == EX_OK, r
+    assert all(c.plain == b"" for c in srv.connections())    # TLS from the first byte
+    check_wire(srv, b"Subject: wire-465")

@@ -238,6 +238,13 @@ static void test_rank(void)
     CHECK_INT(doctor_default_candidates(CONN_SMTP, c), 2);
     CHECK(c[0].port == 465 && c[0].tls == CONN_TLS_IMPLICIT);
     CHECK(c[1].port == 587 && c[1].tls == CONN_TLS_STARTTLS);
+    /* the order `tern account add` tries: implicit TLS first (RFC 8314) */
+    CHECK_INT(doctor_default_candidates(CONN_IMAP, c), 2);
+    CHECK(c[0].port == 993 && c[0].tls == CONN_TLS_IMPLICIT);
+    CHECK(c[1].port == 143 && c[1].tls == CONN_TLS_STARTTLS);
+    CHECK_INT(doctor_default_candidates(CONN_POP3, c), 2);
+    CHECK(c[0].port == 995 && c[0].tls == CONN_TLS_IMPLICIT);
+    CHECK(c[1].port == 110 && c[1].tls == CONN_TLS_STARTTLS);
     doctor_side_free(NULL);
     doctor_report_free(NULL);
 }
