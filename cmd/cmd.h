@@ -94,11 +94,11 @@ struct cmd_mail {
     struct cmd_ctx *ctx;
     const struct tern_account *acc;  /* borrowed from ctx->cfg */
     const struct acct_driver *drv;
-    struct index *ix;                /* owned */
+    struct acct_local *local;        /* owned: the lock and the index */
+    struct index *ix;                /* borrowed from local */
     struct acct_env env;
     void *state;                     /* driver state, once opened */
     char *secret;
-    int lock_fd;
     bool global;                     /* conn_global_init done */
 };
 /* Each prints its own error and returns a sysexits code (0 on success). */
@@ -106,6 +106,25 @@ int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m);
 void cmd_mail_close(struct cmd_mail *m);
 enum tern_rc cmd_mail_driver(struct cmd_mail *m, struct tern_err *err);
 int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids);
+/* The arguments of flag, move and delete: -a/--account NAME or
+ * --account=NAME anywhere (the last wins); every other argument goes to
+ * `opt` (when given), which returns CMD_ARG_TAKEN, CMD_ARG_POSITIONAL,
+ * CMD_ARG_REST (the rest of argv is positional: "--") or, after printing
+ * the usage error, an exit code. Without opt all of them are positional.
+ * Stops at the first error; free with cmd_mail_args_free in any case. */
+enum { CMD_ARG_REST = -2, CMD_ARG_POSITIONAL = -1, CMD_ARG_TAKEN = 0 };
+typedef int cmd_arg_fn(void *arg, const char *a);
+struct cmd_mail_args {
+    const char *account; /* borrowed from argv, or NULL */
+    char **pos;          /* owned array of borrowed argv strings */
+    size_t npos;
+    int64_t *ids;        /* owned; pos[0..n) once cmd_mail_args_ids ran */
+};
+int cmd_mail_args_parse(const char *cmd, int argc, char **argv, cmd_arg_fn *opt, void *arg,
+                        struct cmd_mail_args *out);
+/* pos[0..n) as message IDs into ids (usage error for anything else). */
+int cmd_mail_args_ids(const char *cmd, struct cmd_mail_args *a, size_t n);
+void cmd_mail_args_free(struct cmd_mail_args *a);
 /* Push `queued` changes; offline is a note on stderr, not a failure. */
 int cmd_mail_push(struct cmd_mail *m, size_t queued);
 struct index_folder;

@@ -24,43 +24,32 @@ static int find_trash(void *arg, const struct index_folder *f)
     return 0;
 }
 
+static int delete_arg(void *arg, const char *a)
+{
+    bool *expunge = arg;
+    if (!strcmp(a, "--expunge")) {
+        *expunge = true;
+        return CMD_ARG_TAKEN;
+    }
+    if (a[0] == '-')
+        return cmd_usage("delete", "unknown option '%s'", a);
+    return CMD_ARG_POSITIONAL;
+}
+
 int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv)
 {
-    const char *account = NULL;
     bool expunge = false;
-    char **idargs = calloc((size_t)argc + 1, sizeof *idargs);
-    size_t nid = 0;
-    if (!idargs)
-        return EX_OSERR;
-    int ex = EX_OK;
-    for (int i = 1; i < argc && !ex; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
-            if (++i >= argc)
-                ex = cmd_usage("delete", "%s needs an account name", a);
-            else
-                account = argv[i];
-        } else if (!strncmp(a, "--account=", 10)) {
-            account = a + 10;
-        } else if (!strcmp(a, "--expunge")) {
-            expunge = true;
-        } else if (a[0] == '-') {
-            ex = cmd_usage("delete", "unknown option '%s'", a);
-        } else {
-            idargs[nid++] = argv[i];
-        }
-    }
+    struct cmd_mail_args args;
+    int ex = cmd_mail_args_parse("delete", argc, argv, delete_arg, &expunge, &args);
+    size_t nid = args.npos;
+    int64_t *ids = args.ids;
     if (!ex && !nid)
         ex = cmd_usage("delete", "need at least one message ID");
-    int64_t *ids = calloc(nid + 1, sizeof *ids);
-    if (!ex && !ids)
-        ex = EX_OSERR;
     if (!ex)
-        ex = cmd_mail_ids("delete", idargs, nid, ids);
+        ex = cmd_mail_args_ids("delete", &args, nid);
     struct cmd_mail m;
-    if (ex || (ex = cmd_mail_open(ctx, account, &m))) {
-        free(ids);
-        free(idargs);
+    if (ex || (ex = cmd_mail_open(ctx, args.account, &m))) {
+        cmd_mail_args_free(&args);
         return ex;
     }
     if (!(m.drv->caps & ACCT_CAP_FLAGS_REMOTE))
@@ -111,7 +100,6 @@ int cmd_delete(struct cmd_ctx *ctx, int argc, char **argv)
     cmd_mail_close(&m);
     free(to_trash);
     free(to_expunge);
-    free(ids);
-    free(idargs);
+    cmd_mail_args_free(&args);
     return ex;
 }

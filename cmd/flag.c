@@ -10,22 +10,19 @@
  * server cannot be reached the queue stays and the next `tern fetch`
  * replays it.
  *
- * cmd_mail_open takes the account layer's lock (<data_dir>/lock, flock,
- * never waits) the same way, so a change never races a running fetch.
- * (Once core/account offers push and list_folders for an acct_local, these
- * helpers become thin wrappers over it.)
+ * cmd_mail_open opens the account with core/account's acct_local_open
+ * (its lock on <data_dir>/lock, never waited for, and the index), so a
+ * change never races a running fetch. (Once core/account offers push and
+ * list_folders for an acct_local, these helpers become thin wrappers over
+ * it.)
  */
 #include "cmd.h"
 #include "core/account/lib.h"
 #include "core/charset/lib.h"
 #include "core/index/lib.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 void cmd_print_safe(FILE *f, const char *s)
 {
@@ -50,7 +47,6 @@ static int fail(struct cmd_mail *m, const struct tern_err *err)
 int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m)
 {
     memset(m, 0, sizeof *m);
-    m->lock_fd = -1;
     int ex = cmd_load_config(ctx);
     if (ex)
         return ex;
@@ -60,28 +56,13 @@ int cmd_mail_open(struct cmd_ctx *ctx, const char *account, struct cmd_mail *m)
         return account ? cmd_usage(NULL, "no account named '%s'", account)
                        : cmd_usage(NULL, "no account configured");
     struct tern_err err = {0};
-    enum tern_rc rc = acct_driver_for(m->acc, &m->drv, &err);
-    if (!rc)
-        rc = acct_mkdir_p(m->acc->data_dir, &err);
-    struct tbuf path;
-    tbuf_init(&path, 0);
-    if (!rc && tbuf_printf(&path, "%s/%s", m->acc->data_dir, ACCT_LOCK_NAME))
-        rc = tern_fail(&err, TERN_ENOMEM, "out of memory");
-    if (!rc && (m->lock_fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-        rc = tern_fail(&err, TERN_EIO, "cannot open %s: %s", path.data, strerror(errno));
+    /* Only the lock and the index: the driver is opened here, on demand
+     * (cmd_mail_driver). */
+    enum tern_rc rc = acct_local_open(m->acc, NULL, &m->local, &err);
     if (!rc) {
-        int r;
-        while ((r = flock(m->lock_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
-            ;
-        if (r < 0)
-            rc = errno == EWOULDBLOCK
-                     ? tern_fail(&err, TERN_ELOCKED,
-                                 "another tern is using this account; try again shortly")
-                     : tern_fail(&err, TERN_EIO, "cannot lock %s: %s", path.data, strerror(errno));
+        m->ix = acct_local_index(m->local);
+        m->drv = acct_local_driver(m->local);
     }
-    tbuf_free(&path);
-    if (!rc)
-        rc = index_open_dir(m->acc->data_dir, 0, &m->ix, &err);
     if (rc) {
         ex = fail(m, &err);
         cmd_mail_close(m);
@@ -116,15 +97,13 @@ void cmd_mail_close(struct cmd_mail *m)
         struct tern_err ignore = {0};
         m->drv->close(&m->state, &ignore);
     }
-    index_close(&m->ix);
     tern_free_secret(m->secret);
     m->secret = NULL;
     if (m->global)
         conn_global_cleanup();
     m->global = false;
-    if (m->lock_fd >= 0)
-        close(m->lock_fd);
-    m->lock_fd = -1;
+    m->ix = NULL;
+    acct_local_close(&m->local); /* index closed, lock released */
 }
 
 /* Network and server-busy failures leave the queue for the next fetch. */
@@ -169,6 +148,51 @@ int cmd_mail_ids(const char *cmd, char **args, size_t n, int64_t *ids)
     return EX_OK;
 }
 
+int cmd_mail_args_parse(const char *cmd, int argc, char **argv, cmd_arg_fn *opt, void *arg,
+                        struct cmd_mail_args *out)
+{
+    memset(out, 0, sizeof *out);
+    out->pos = calloc((size_t)argc + 1, sizeof *out->pos);
+    out->ids = calloc((size_t)argc + 1, sizeof *out->ids);
+    if (!out->pos || !out->ids)
+        return EX_OSERR;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
+            if (++i >= argc)
+                return cmd_usage(cmd, "%s needs an account name", a);
+            out->account = argv[i];
+            continue;
+        }
+        if (!strncmp(a, "--account=", 10)) {
+            out->account = a + 10;
+            continue;
+        }
+        int r = opt ? opt(arg, a) : CMD_ARG_POSITIONAL;
+        if (r == CMD_ARG_REST) {
+            while (++i < argc)
+                out->pos[out->npos++] = argv[i];
+        } else if (r == CMD_ARG_POSITIONAL) {
+            out->pos[out->npos++] = argv[i];
+        } else if (r != CMD_ARG_TAKEN) {
+            return r;
+        }
+    }
+    return EX_OK;
+}
+
+int cmd_mail_args_ids(const char *cmd, struct cmd_mail_args *a, size_t n)
+{
+    return cmd_mail_ids(cmd, a->pos, n, a->ids);
+}
+
+void cmd_mail_args_free(struct cmd_mail_args *a)
+{
+    free(a->pos);
+    free(a->ids);
+    memset(a, 0, sizeof *a);
+}
+
 static bool parse_op(const char *a, unsigned *add, unsigned *del)
 {
     static const struct {
@@ -207,7 +231,7 @@ static int flag_via_account(struct cmd_ctx *ctx, const char *account, const int6
     if (!acc)
         return account ? cmd_usage("flag", "no account named '%s'", account)
                        : cmd_usage("flag", "no account configured");
-    struct cmd_mail m = {.acc = acc, .ctx = ctx, .lock_fd = -1};
+    struct cmd_mail m = {.acc = acc, .ctx = ctx};
     struct tern_err err = {0}, note = {0};
     if (conn_global_init(&err))
         return cmd_report(&err);
@@ -230,44 +254,35 @@ static int flag_via_account(struct cmd_ctx *ctx, const char *account, const int6
     return EX_OK;
 }
 
+struct flag_change {
+    unsigned add, del;
+};
+
+/* "+seen", "-flagged", ...; "-5" is left to be a (bad) message ID. */
+static int flag_arg(void *arg, const char *a)
+{
+    struct flag_change *fc = arg;
+    if (a[0] != '+' && !(a[0] == '-' && a[1] && (a[1] < '0' || a[1] > '9')))
+        return CMD_ARG_POSITIONAL;
+    if (!parse_op(a, &fc->add, &fc->del))
+        return cmd_usage("flag",
+                         "unknown flag change '%s' (use +seen -seen +flagged "
+                         "-flagged +answered -answered)",
+                         a);
+    return CMD_ARG_TAKEN;
+}
+
 int cmd_flag(struct cmd_ctx *ctx, int argc, char **argv)
 {
-    const char *account = NULL;
-    unsigned add = 0, del = 0;
-    char **idargs = calloc((size_t)argc + 1, sizeof *idargs);
-    size_t nid = 0;
-    if (!idargs)
-        return EX_OSERR;
-    int ex = EX_OK;
-    for (int i = 1; i < argc && !ex; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
-            if (++i >= argc)
-                ex = cmd_usage("flag", "%s needs an account name", a);
-            else
-                account = argv[i];
-        } else if (!strncmp(a, "--account=", 10)) {
-            account = a + 10;
-        } else if (a[0] == '+' || (a[0] == '-' && a[1] && (a[1] < '0' || a[1] > '9'))) {
-            if (!parse_op(a, &add, &del))
-                ex = cmd_usage("flag",
-                               "unknown flag change '%s' (use +seen -seen +flagged "
-                               "-flagged +answered -answered)",
-                               a);
-        } else {
-            idargs[nid++] = argv[i];
-        }
-    }
-    int64_t *ids = calloc(nid + 1, sizeof *ids);
-    if (!ex && !ids)
-        ex = EX_OSERR;
-    if (!ex && (!nid || !(add | del)))
+    struct flag_change fc = {0};
+    struct cmd_mail_args args;
+    int ex = cmd_mail_args_parse("flag", argc, argv, flag_arg, &fc, &args);
+    if (!ex && (!args.npos || !(fc.add | fc.del)))
         ex = cmd_usage("flag", "need at least one message ID and one flag change");
     if (!ex)
-        ex = cmd_mail_ids("flag", idargs, nid, ids);
+        ex = cmd_mail_args_ids("flag", &args, args.npos);
     if (!ex)
-        ex = flag_via_account(ctx, account, ids, nid, add, del);
-    free(ids);
-    free(idargs);
+        ex = flag_via_account(ctx, args.account, args.ids, args.npos, fc.add, fc.del);
+    cmd_mail_args_free(&args);
     return ex;
 }

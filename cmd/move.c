@@ -74,50 +74,34 @@ int cmd_mail_queue(struct cmd_mail *m, const int64_t *ids, size_t n, enum index_
     return cmd_mail_push(m, queued);
 }
 
+/* "--": what follows is IDs and the folder even when it starts with '-'. */
+static int move_arg(void *arg, const char *a)
+{
+    (void)arg;
+    return strcmp(a, "--") ? CMD_ARG_POSITIONAL : CMD_ARG_REST;
+}
+
 int cmd_move(struct cmd_ctx *ctx, int argc, char **argv)
 {
-    const char *account = NULL;
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    size_t npos = 0;
-    if (!pos)
-        return EX_OSERR;
-    int ex = EX_OK;
-    for (int i = 1; i < argc && !ex; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-a") || !strcmp(a, "--account")) {
-            if (++i >= argc)
-                ex = cmd_usage("move", "%s needs an account name", a);
-            else
-                account = argv[i];
-        } else if (!strncmp(a, "--account=", 10)) {
-            account = a + 10;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                pos[npos++] = argv[i];
-        } else {
-            pos[npos++] = argv[i];
-        }
-    }
+    struct cmd_mail_args args;
+    int ex = cmd_mail_args_parse("move", argc, argv, move_arg, NULL, &args);
+    size_t npos = args.npos;
     if (!ex && npos < 2)
         ex = cmd_usage("move", "need message IDs and a folder");
-    int64_t *ids = calloc(npos + 1, sizeof *ids);
-    if (!ex && !ids)
-        ex = EX_OSERR;
     if (!ex)
-        ex = cmd_mail_ids("move", pos, npos - 1, ids);
+        ex = cmd_mail_args_ids("move", &args, npos - 1);
     struct cmd_mail m;
-    if (!ex && !(ex = cmd_mail_open(ctx, account, &m))) {
+    if (!ex && !(ex = cmd_mail_open(ctx, args.account, &m))) {
         struct index_folder dest = {0};
         if (!(m.drv->caps & ACCT_CAP_MOVE))
             ex = cmd_usage("move", "account '%s' has a single folder", m.acc->name);
         if (!ex)
-            ex = cmd_mail_folder(&m, "move", pos[npos - 1], &dest);
+            ex = cmd_mail_folder(&m, "move", args.pos[npos - 1], &dest);
         if (!ex)
-            ex = cmd_mail_queue(&m, ids, npos - 1, INDEX_OP_MOVE, &dest);
+            ex = cmd_mail_queue(&m, args.ids, npos - 1, INDEX_OP_MOVE, &dest);
         index_folder_clear(&dest);
         cmd_mail_close(&m);
     }
-    free(ids);
-    free(pos);
+    cmd_mail_args_free(&args);
     return ex;
 }

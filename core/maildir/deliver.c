@@ -17,6 +17,8 @@
 /* A collision of 64 random bits is not expected; a few retries cover a
  * broken random source without looping forever. */
 #define NAME_TRIES 8
+/* Room for "<seconds>.<pid>_<16 hex>.<host>" with a fully escaped host. */
+#define NAME_SIZE 320
 
 struct maildir_delivery {
     struct maildir *md; /* borrowed */
@@ -25,7 +27,7 @@ struct maildir_delivery {
     bool held_cr; /* MAILDIR_DELIVER_LF: a CR ended the last chunk */
     uint64_t size;
     size_t blen;
-    char name[320];
+    char name[NAME_SIZE];
     char buf[DELIVERY_BUF];
 };
 
@@ -176,6 +178,55 @@ static int move_new(struct maildir *md, const char *name)
     return 0;
 }
 
+/* A name this module made: a plain base name (the caller got it back from
+ * finish). */
+static bool plain_name(const char *name)
+{
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
+           strlen(name) < NAME_SIZE;
+}
+
+/* Write out what is buffered, fsync per the mode, close. The file stays in
+ * tmp/. On failure the delivery is left for the caller to abort. */
+static enum tern_rc finish_data(struct maildir_delivery *d, struct tern_err *err)
+{
+    struct maildir *md = d->md;
+    enum tern_rc rc = TERN_OK;
+    if (d->held_cr) {
+        d->held_cr = false;
+        rc = put(d, "\r", 1, err);
+    }
+    if (!rc)
+        rc = drain(d, err);
+    if (!rc && md->mode != MAILDIR_SYNC_BATCH_SYNCFS && fsync(d->fd) < 0)
+        rc = tern_fail(err, TERN_EIO, "fsync %s/tmp/%s: %s", md->path, d->name, strerror(errno));
+    /* close() can report a delayed write error (NFS): check it. */
+    int fd = d->fd;
+    d->fd = -1;
+    if (close(fd) < 0 && !rc)
+        rc = tern_fail(err, TERN_EIO, "close %s/tmp/%s: %s", md->path, d->name, strerror(errno));
+    return rc;
+}
+
+/* The rename into new/ and, in MAILDIR_SYNC_EACH mode, its directory
+ * sync (a failed sync takes the file back out of new/). */
+static enum tern_rc publish(struct maildir *md, const char *name, struct tern_err *err)
+{
+    if (move_new(md, name) < 0)
+        return tern_fail(err, TERN_EIO, "rename into %s/new: %s", md->path, strerror(errno));
+    if (md->mode == MAILDIR_SYNC_EACH) {
+        enum tern_rc rc = maildir_sync_dir(md->newfd, "new/", err);
+        if (rc) {
+            /* Not durable: take it back so the caller can retry cleanly. */
+            unlinkat(md->newfd, name, 0);
+            return rc;
+        }
+    } else {
+        md->dirty_new = true;
+    }
+    return TERN_OK;
+}
+
 enum tern_rc maildir_delivery_commit(struct maildir_delivery **dp, char **name,
                                      struct tern_err *err)
 {
@@ -189,41 +240,51 @@ enum tern_rc maildir_delivery_commit(struct maildir_delivery **dp, char **name,
     char *copy = NULL;
     if (name && !(copy = tern_strdup(d->name)))
         rc = tern_fail(err, TERN_ENOMEM, "out of memory");
-    if (!rc && d->held_cr) {
-        d->held_cr = false;
-        rc = put(d, "\r", 1, err);
-    }
     if (!rc)
-        rc = drain(d, err);
-    if (!rc && md->mode != MAILDIR_SYNC_BATCH_SYNCFS && fsync(d->fd) < 0)
-        rc = tern_fail(err, TERN_EIO, "fsync %s/tmp/%s: %s", md->path, d->name, strerror(errno));
-    /* close() can report a delayed write error (NFS): check it. */
-    int fd = d->fd;
-    d->fd = -1;
-    if (close(fd) < 0 && !rc)
-        rc = tern_fail(err, TERN_EIO, "close %s/tmp/%s: %s", md->path, d->name, strerror(errno));
-    if (!rc && move_new(md, d->name) < 0)
-        rc = tern_fail(err, TERN_EIO, "rename into %s/new: %s", md->path, strerror(errno));
+        rc = finish_data(d, err);
+    if (!rc && (rc = publish(md, d->name, err)) == TERN_OK) {
+        if (name)
+            *name = copy;
+        free(d);
+        *dp = NULL;
+        return TERN_OK;
+    }
+    free(copy);
+    maildir_delivery_abort(dp); /* unlinks tmp/NAME (new/NAME was taken back) */
+    return rc;
+}
+
+enum tern_rc maildir_delivery_finish(struct maildir_delivery **dp, char **name,
+                                     struct tern_err *err)
+{
+    *name = NULL;
+    struct maildir_delivery *d = *dp;
+    enum tern_rc rc = TERN_OK;
+    char *copy = tern_strdup(d->name);
+    if (!copy)
+        rc = tern_fail(err, TERN_ENOMEM, "out of memory");
+    if (!rc)
+        rc = finish_data(d, err);
     if (rc) {
         free(copy);
         maildir_delivery_abort(dp);
         return rc;
     }
-    if (md->mode == MAILDIR_SYNC_EACH) {
-        if ((rc = maildir_sync_dir(md->newfd, "new/", err))) {
-            /* Not durable: take it back so the caller can retry cleanly. */
-            unlinkat(md->newfd, d->name, 0);
-            free(copy);
-            free(d);
-            *dp = NULL;
-            return rc;
-        }
-    } else {
-        md->dirty_new = true;
-    }
-    if (name)
-        *name = copy;
+    *name = copy;
     free(d);
     *dp = NULL;
     return TERN_OK;
+}
+
+enum tern_rc maildir_publish(struct maildir *md, const char *name, struct tern_err *err)
+{
+    if (!plain_name(name))
+        return tern_fail(err, TERN_EUSAGE, "bad Maildir name");
+    return publish(md, name, err);
+}
+
+void maildir_discard(struct maildir *md, const char *name)
+{
+    if (plain_name(name))
+        unlinkat(md->tmpfd, name, 0);
 }

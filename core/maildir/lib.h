@@ -6,7 +6,9 @@
  *   maildir.c   open/create (tmp, new, cur at 0700), Maildir++ sub-folders
  *               (".Sent"), flush (fsync of new/ or syncfs)
  *   deliver.c   streaming delivery: unique tmp/ name, write chunks, fsync,
- *               rename into new/; abort unlinks the tmp file
+ *               rename into new/ (in one step, or finish + publish);
+ *               abort unlinks the tmp file
+ *   maildir.c   also: removing stale tmp/ files (maildir_clean_tmp)
  *   message.c   find/open a message by name (new/ or cur/, with or without
  *               a ":2,FLAGS" suffix), flag changes (rename new -> cur),
  *               remove, scan
@@ -47,7 +49,9 @@
  * In both batch modes a crash before maildir_flush may leave a committed
  * message missing, or present in new/ but empty or truncated. Therefore a
  * POP3 fetch in batch mode must, per batch:
- *   1. deliver and commit the batch's messages;
+ *   1. deliver and commit the batch's messages (core/pop3 finishes them in
+ *      tmp/, makes its journal naming them durable, then publishes them,
+ *      so a power cut never leaves a file in new/ its journal misses);
  *   2. maildir_flush()  — the batch is now durable;
  *   3. commit the index transaction that records their messages and UIDLs
  *      (the index runs with synchronous=FULL, so COMMIT is durable);
@@ -128,10 +132,38 @@ enum tern_rc maildir_delivery_commit(struct maildir_delivery **d, char **name,
                                      struct tern_err *err);
 void maildir_delivery_abort(struct maildir_delivery **d); /* NULL-safe */
 
+/* Two-step commit, for a caller that must write something between a
+ * message being complete and it appearing in new/ (core/pop3 makes its
+ * journal durable first). finish: flush the data (fsync per the sync
+ * mode, as commit does) and close; the file stays in tmp/ under the base
+ * name given in *name (caller frees); always frees *d. publish: rename
+ * tmp/NAME into new/ (never replacing a file), with commit's durability.
+ * discard: unlink tmp/NAME (a finished delivery that will not be
+ * published). commit is finish + publish. */
+enum tern_rc maildir_delivery_finish(struct maildir_delivery **d, char **name,
+                                     struct tern_err *err);
+enum tern_rc maildir_publish(struct maildir *md, const char *name, struct tern_err *err);
+void maildir_discard(struct maildir *md, const char *name);
+
+/* Remove stale files from tmp/: regular files that nobody read or wrote
+ * for MAILDIR_TMP_STALE_S (the Maildir spec's 36 hours, whoever wrote
+ * them), and files named the way this module names deliveries, with this
+ * host's name, owned by this user, whose pid (in the name) no longer runs
+ * and is not ours — a delivery cut off by a crash or kill -9. Other
+ * programs' recent files are never touched. Call it when no other
+ * delivery of this process is open on md (core/pop3: at the start of a
+ * fetch, under the account lock). *removed says how many went. */
+#define MAILDIR_TMP_STALE_S (36 * 3600)
+enum tern_rc maildir_clean_tmp(struct maildir *md, unsigned *removed, struct tern_err *err);
+
 /* Make every message committed (and every flag change or removal made)
  * since the last flush durable, per the sync mode (see the top comment).
  * Cheap no-op in MAILDIR_SYNC_EACH mode. */
 enum tern_rc maildir_flush(struct maildir *md, struct tern_err *err);
+
+/* fsync new/ and cur/ whatever the mode and whatever this handle did:
+ * for files another (crashed) process put there. */
+enum tern_rc maildir_sync_dirs(struct maildir *md, struct tern_err *err);
 
 /* Where the message `name` is now: "new/BASE" or "cur/BASE:2,FLAGS" in
  * *relpath (caller frees; may be NULL). TERN_ENOTFOUND when absent. */

@@ -4,11 +4,14 @@
 #include "lib.h"
 #include "private.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum tern_rc maildir_sync_dir(int fd, const char *what, struct tern_err *err)
@@ -17,6 +20,8 @@ enum tern_rc maildir_sync_dir(int fd, const char *what, struct tern_err *err)
         return tern_fail(err, TERN_EIO, "fsync of %s: %s", what, strerror(errno));
     return TERN_OK;
 }
+
+static enum tern_rc sync_parent(const char *path, struct tern_err *err);
 
 /* mkdir -p with mode 0700 for every directory it creates. *created tells
  * whether the last component was made now (then its parent needs an
@@ -40,8 +45,16 @@ static enum tern_rc mkdir_p(const char *path, bool *created, struct tern_err *er
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
-            enum tern_rc rc = tern_fail(err, TERN_EIO, "mkdir %s: %s", copy, strerror(errno));
+        enum tern_rc rc = TERN_OK;
+        if (mkdir(copy, 0700) == 0)
+            /* A new directory is only as durable as its parent's entry
+             * for it: without this a power cut could take the whole
+             * Maildir (and the messages a POP3 fetch then deleted on the
+             * server) with it. */
+            rc = sync_parent(copy, err);
+        else if (errno != EEXIST)
+            rc = tern_fail(err, TERN_EIO, "mkdir %s: %s", copy, strerror(errno));
+        if (rc) {
             free(copy);
             return rc;
         }
@@ -210,6 +223,14 @@ enum tern_rc maildir_open_sub(struct maildir *md, const char *name, struct maild
     return TERN_OK;
 }
 
+enum tern_rc maildir_sync_dirs(struct maildir *md, struct tern_err *err)
+{
+    enum tern_rc rc = maildir_sync_dir(md->newfd, "new/", err);
+    if (!rc)
+        rc = maildir_sync_dir(md->curfd, "cur/", err);
+    return rc;
+}
+
 enum tern_rc maildir_flush(struct maildir *md, struct tern_err *err)
 {
     enum tern_rc rc = TERN_OK;
@@ -234,4 +255,71 @@ enum tern_rc maildir_flush(struct maildir *md, struct tern_err *err)
         break;
     }
     return rc;
+}
+
+/* True when `name` is "<digits>.<pid>_<16 lowercase hex>.<host>" with this
+ * host's sanitised name: the shape deliver.c gives every file it creates.
+ * *pid gets the pid. Other programs' names (Dovecot's "<s>.M<us>P<pid>...",
+ * qmail's "<s>.<pid>.<host>") never match. */
+static bool tern_tmp_name(const struct maildir *md, const char *name, long *pid)
+{
+    const char *p = name;
+    if (*p < '0' || *p > '9')
+        return false;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != '.' || *p < '1' || *p > '9')
+        return false;
+    const char *ps = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    uint64_t v;
+    if (*p != '_' || !tern_parse_u64(ps, (size_t)(p - ps), INT32_MAX, &v))
+        return false;
+    p++;
+    for (int i = 0; i < 16; i++, p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    if (*p++ != '.' || strcmp(p, md->host) != 0)
+        return false;
+    *pid = (long)v;
+    return true;
+}
+
+enum tern_rc maildir_clean_tmp(struct maildir *md, unsigned *removed, struct tern_err *err)
+{
+    *removed = 0;
+    int fd = dup(md->tmpfd);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!dir) {
+        if (fd >= 0)
+            close(fd);
+        return tern_fail(err, TERN_EIO, "cannot read %s/tmp: %s", md->path, strerror(errno));
+    }
+    rewinddir(dir);
+    const time_t now = time(NULL);
+    const long self = (long)getpid();
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        const char *n = e->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(md->tmpfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        /* The Maildir spec lets anyone remove what nobody touched for 36
+         * hours (atime: read; mtime: written). */
+        bool stale =
+            now - st.st_atime > MAILDIR_TMP_STALE_S && now - st.st_mtime > MAILDIR_TMP_STALE_S;
+        long pid;
+        if (!stale && st.st_uid == geteuid() && tern_tmp_name(md, n, &pid) && pid != self)
+            /* Ours, from a process that no longer runs (killed, or a
+             * power cut): the delivery can never finish. A live pid (EPERM
+             * too) keeps its file, should it be a tern writing now. */
+            stale = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        if (stale && unlinkat(md->tmpfd, n, 0) == 0)
+            (*removed)++;
+    }
+    closedir(dir);
+    return TERN_OK;
 }

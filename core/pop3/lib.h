@@ -29,12 +29,14 @@
 extern const struct acct_driver pop3_driver;
 
 /* Ceilings for everything the server sends. */
-#define POP3_STATUS_MAX 1024          /* status line incl. CRLF (RFC 2449: 512) */
-#define POP3_LIST_LINE_MAX 1024       /* one CAPA/UIDL/LIST line incl. CRLF */
-#define POP3_UIDL_MAX 70              /* RFC 1939 unique-id length */
-#define POP3_MSGNO_MAX 10000000u      /* highest message number we accept */
-#define POP3_MAX_MESSAGES 1000000u    /* entries in one UIDL listing */
-#define POP3_BODY_LINE_MAX (4u << 20) /* one message line, when the transport reads lines */
+#define POP3_STATUS_MAX 1024       /* status line incl. CRLF (RFC 2449: 512) */
+#define POP3_LIST_LINE_MAX 1024    /* one CAPA/UIDL/LIST line incl. CRLF */
+#define POP3_UIDL_MAX 70           /* RFC 1939 unique-id length */
+#define POP3_MSGNO_MAX 10000000u   /* highest message number we accept */
+#define POP3_MAX_MESSAGES 1000000u /* entries in one UIDL listing */
+/* Most bytes the conn transport holds at once; a longer line arrives in
+ * slices (there is no ceiling on one message line). */
+#define POP3_RECV_SLICE (64u << 10)
 #define POP3_MESSAGE_MAX (2ull << 30) /* one message; more is a protocol error */
 
 /* How the parser hands out the data of a multi-line response. */

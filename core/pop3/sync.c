@@ -4,31 +4,41 @@
  * Per batch of messages (POP3_BATCH_* decides when a batch closes):
  *   1. RETR streams each message into a Maildir delivery (tmp/); a RETR
  *      that ends without its "." line is aborted (tmp file unlinked).
- *   2. Before its rename into new/, the message's size, fingerprint and
- *      UIDL are appended to the journal (<data_dir>/pop3.journal).
- *   3. maildir_delivery_commit renames it into new/ (no fsync yet when
- *      more than POP3_SYNCFS_MIN messages are to come; else it fsyncs the
- *      file, so a cron run with a few messages never waits for other
- *      programs' dirty data as syncfs would).
- *   4. At the end of the batch: fsync(journal), maildir_flush (one syncfs,
- *      or one fsync of new/) — files and directory entries are durable;
- *      then one index transaction inserts the message rows and records
- *      the UIDLs in the ledger (synchronous=FULL: durable at COMMIT); then
- *      the journal is emptied.
+ *      A complete one is finished (maildir_delivery_finish: no fsync yet
+ *      when more than POP3_SYNCFS_MIN messages are to come; else the file
+ *      is fsynced, so a cron run with a few messages never waits for other
+ *      programs' dirty data as syncfs would) and stays in tmp/.
+ *   2. Its size, fingerprint, UIDL and file name are appended to the
+ *      journal (<data_dir>/pop3.journal).
+ *   3. At the end of the batch: fsync(journal) — every file the batch is
+ *      about to put into new/ is now named in a durable journal; then each
+ *      file is renamed into new/ (maildir_publish).
+ *   4. maildir_flush (one syncfs, or one fsync of new/) — files and
+ *      directory entries are durable; then one index transaction inserts
+ *      the message rows and records the UIDLs in the ledger (the index runs
+ *      with synchronous=FULL: in WAL mode NORMAL would leave a commit
+ *      undurable until the next checkpoint); then the journal is emptied.
  *   5. Only now DELE for the batch (pipelined); QUIT; after QUIT's +OK the
  *      ledger marks them deleted.
- * A crash between 3 and 4 leaves files in new/ that the ledger does not
- * know: the next run finds the journal non-empty and adopts each such file
- * (matched by size and fingerprint, among files no index row names) instead
- * of downloading the message again. A crash before 3 leaves nothing but a
- * tmp/ file (never read). A connection lost before QUIT leaves the ledger
+ * A crash (kill -9 or power cut) between 3 and 4 leaves files in new/ that
+ * the ledger does not know: the next run finds the journal non-empty and
+ * adopts each such file (matched by name, size and fingerprint; the file
+ * is fsynced before it is recorded) instead of downloading the message
+ * again. After a power cut such a file may be empty or cut short (renamed,
+ * data not yet written): it is tern's own unrecorded file, so it is
+ * removed and the message (never deleted on the server) downloaded again.
+ * Because the journal is durable before any rename, no message can appear
+ * in new/ without the journal naming it: a power cut causes neither a
+ * duplicate nor a loss. A crash before 3 leaves only tmp/ files; the next
+ * fetch removes them (maildir_clean_tmp: the account lock means no other
+ * fetch is writing them). A connection lost before QUIT leaves the ledger
  * saying "stored, not deleted": the next run does not download those
  * UIDLs again and deletes them then.
  *
- * Power loss: the journal line is written (not fsynced) before the
- * rename; a file system that makes the rename durable before the journal
- * data could, after a power cut, leave a stored message the journal does
- * not name: it is downloaded again (a duplicate, never a loss).
+ * Directory entries: the first run for an account creates the data dir,
+ * the index and the journal; a DELE must not depend on entries a power
+ * cut can take back, so journal_open fsyncs the data dir and its
+ * ancestors when it creates the journal (once per account).
  *
  * UIDLs are data: validated (1..70 bytes 0x21..0x7E), stored in the
  * ledger and journal, never used in a path. A message with an invalid or
@@ -189,26 +199,73 @@ static enum tern_rc fill_headers(struct index_msg *m, const struct tbuf *hdr)
 
 /* ---------------------------------------------------------------- journal */
 
+/* fsync the directory that holds `path`, and its parent, and so on up to
+ * the root: each new directory entry on the way (the data dir tern
+ * created, the index, the journal) becomes durable. Directories we cannot
+ * open (no read permission) are skipped: we did not create them now. */
+static enum tern_rc sync_dir_chain(const char *path, struct tern_err *err)
+{
+    char *p = tern_strdup(path);
+    if (!p)
+        return tern_fail(err, TERN_ENOMEM, "out of memory");
+    enum tern_rc rc = TERN_OK;
+    char *slash;
+    while (!rc && (slash = strrchr(p, '/')) != NULL) {
+        if (slash == p)
+            slash[1] = '\0'; /* "/" itself */
+        else
+            *slash = '\0';
+        int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (fsync(fd) < 0)
+                rc = tern_fail(err, TERN_EIO, "fsync %s: %s", p, strerror(errno));
+            close(fd);
+        }
+        if (slash == p)
+            break;
+    }
+    free(p);
+    return rc;
+}
+
 static enum tern_rc journal_open(struct pop3_state *s, struct tern_err *err)
 {
     if (s->journal_fd >= 0)
         return TERN_OK;
+    s->journal_fd = open(s->journal_path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (s->journal_fd >= 0 || errno != ENOENT) {
+        if (s->journal_fd < 0)
+            return tern_fail(err, TERN_EIO, "cannot open %s: %s", s->journal_path, strerror(errno));
+        return TERN_OK;
+    }
     s->journal_fd = open(s->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (s->journal_fd < 0)
         return tern_fail(err, TERN_EIO, "cannot open %s: %s", s->journal_path, strerror(errno));
-    return TERN_OK;
+    /* First fetch of this account: the journal, the index (SQLite syncs
+     * the directory for its -wal file, not for the database file) and
+     * maybe the data dir itself are new. */
+    return sync_dir_chain(s->journal_path, err);
 }
 
+/* Longest Maildir base name a journal line carries (core/maildir makes
+ * them shorter). */
+#define JOURNAL_NAME_MAX 320
+
+/* "SIZE FP UIDL NAME\n"; journal_read also takes lines without NAME
+ * (written by earlier versions). */
 static enum tern_rc journal_append(struct pop3_state *s, uint64_t size, uint64_t fp,
-                                   const char *uid, size_t uid_len, struct tern_err *err)
+                                   const char *uid, size_t uid_len, const char *name,
+                                   struct tern_err *err)
 {
-    char line[128];
-    if (!tern_snprintf(line, sizeof line, "%llu %016llx %.*s\n", (unsigned long long)size,
-                       (unsigned long long)fp, (int)uid_len, uid))
+    char line[POP3_UIDL_MAX + JOURNAL_NAME_MAX + 64];
+    if (strlen(name) >= JOURNAL_NAME_MAX ||
+        !tern_snprintf(line, sizeof line, "%llu %016llx %.*s %s\n", (unsigned long long)size,
+                       (unsigned long long)fp, (int)uid_len, uid, name))
         return tern_fail(err, TERN_EINTERNAL, "journal line too long");
     size_t n = strlen(line);
-    /* One write with O_APPEND: the line is in the kernel before the
-     * rename that it announces. */
+    /* One write with O_APPEND, so a crash leaves whole lines (a torn
+     * last line is ignored); batch_commit fsyncs the journal before the
+     * renames it announces. */
     ssize_t w = write(s->journal_fd, line, n);
     if (w != (ssize_t)n)
         return tern_fail(err, TERN_EIO, "cannot write %s: %s", s->journal_path,
@@ -237,6 +294,7 @@ struct jentry {
     uint64_t fp;
     char uid[POP3_UIDL_MAX + 1];
     size_t uid_len;
+    char name[JOURNAL_NAME_MAX]; /* "" in an old-format line */
     bool adopted;
 };
 
@@ -249,6 +307,7 @@ struct recover {
     struct tern_err err;
     enum tern_rc rc;
     unsigned adopted;
+    unsigned torn; /* cut-short copies removed */
 };
 
 static const char *base_of(const char *path)
@@ -324,7 +383,11 @@ static enum tern_rc adopt(struct recover *r, struct jentry *e, const char *relpa
     hdr_init(&hdr);
     uint64_t size, fp;
     enum tern_rc rc = TERN_OK;
-    if (lseek(fd, 0, SEEK_SET) < 0 || scan_file(fd, &size, &fp, &hdr)) {
+    /* The file was written by a run that died before its batch flush:
+     * its data may still be only in the page cache. It must be durable
+     * before the ledger says "stored" (this run then deletes it on the
+     * server); the directory entries are synced in pop3_journal_recover. */
+    if (fsync(fd) < 0 || lseek(fd, 0, SEEK_SET) < 0 || scan_file(fd, &size, &fp, &hdr)) {
         tbuf_free(&hdr.b);
         return tern_fail(&r->err, TERN_EIO, "cannot read %s/%s", maildir_path(s->md), relpath);
     }
@@ -370,18 +433,42 @@ static int recover_file(void *arg, const char *relpath)
     int fd;
     if (maildir_open_msg(r->s->md, relpath, &fd, NULL, NULL))
         return 0;
+    struct jentry *named = NULL;
+    for (size_t i = 0; i < r->n && !named; i++)
+        if (!r->e[i].adopted && !strcmp(r->e[i].name, key))
+            named = &r->e[i];
+    if (named) {
+        /* The journal names this very file. */
+        uint64_t size, fp;
+        if (scan_file(fd, &size, &fp, NULL) == TERN_OK) {
+            if (size == named->size && fp == named->fp) {
+                r->rc = adopt(r, named, relpath, fd);
+                close(fd);
+                return r->rc ? 1 : 0;
+            }
+            /* Renamed into new/ before a power cut wrote its data: not the
+             * message. Ours, unrecorded, and the message is still on the
+             * server (no DELE without a ledger entry): remove it so the
+             * download that follows does not leave a broken extra copy. */
+            struct tern_err ignore = {0};
+            if (!maildir_remove(r->s->md, relpath, &ignore))
+                r->torn++;
+        }
+        close(fd);
+        return 0;
+    }
     struct stat sb;
     bool want = false;
     if (fstat(fd, &sb) == 0)
         for (size_t i = 0; i < r->n; i++)
-            if (!r->e[i].adopted && r->e[i].size == (uint64_t)sb.st_size)
+            if (!r->e[i].adopted && !r->e[i].name[0] && r->e[i].size == (uint64_t)sb.st_size)
                 want = true;
     if (want) {
         uint64_t size, fp;
         if (scan_file(fd, &size, &fp, NULL) == TERN_OK) {
             for (size_t i = 0; i < r->n; i++) {
                 struct jentry *e = &r->e[i];
-                if (e->adopted || e->size != size || e->fp != fp)
+                if (e->adopted || e->name[0] || e->size != size || e->fp != fp)
                     continue;
                 if ((r->rc = adopt(r, e, relpath, fd))) {
                     close(fd);
@@ -437,6 +524,16 @@ static enum tern_rc journal_read(struct pop3_state *s, struct recover *r, bool *
                 good = false;
             fp = fp << 4 | (uint64_t)(v < 0 ? 0 : v);
         }
+        char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
+        if (good && sp3) {
+            /* The file name (a name core/maildir made; checked again by
+             * maildir_open_msg before any use). */
+            size_t nl_len = strlen(sp3 + 1);
+            good = nl_len > 0 && nl_len < sizeof e.name && !strchr(sp3 + 1, '/');
+            if (good)
+                memcpy(e.name, sp3 + 1, nl_len + 1);
+            *sp3 = '\0';
+        }
         if (good) {
             e.fp = fp;
             e.uid_len = strlen(sp2 + 1);
@@ -483,14 +580,18 @@ enum tern_rc pop3_journal_recover(struct pop3_state *s, uint64_t *adopted, struc
             goto out;
         if (r.nnames)
             qsort(r.names, r.nnames, sizeof *r.names, cmp_str);
-        /* The files may not be durable yet (a crash before the flush). */
-        if ((rc = maildir_flush(s->md, err)) || (rc = index_begin(s->env->index, err)))
+        if ((rc = index_begin(s->env->index, err)))
             goto out;
         rc = maildir_scan(s->md, recover_file, &r, err);
         if (rc == TERN_ECANCELED && r.rc) {
             rc = r.rc;
             tern_fail(err, rc, "%s", r.err.msg[0] ? r.err.msg : tern_rc_str(rc));
         }
+        /* The adopted files were fsynced one by one; their entries in new/
+         * (or cur/) must be durable too before the ledger records them and
+         * this run deletes them on the server. */
+        if (!rc && r.adopted)
+            rc = maildir_sync_dirs(s->md, err);
         if (!rc)
             rc = index_commit(s->env->index, err);
         if (rc) {
@@ -502,8 +603,9 @@ enum tern_rc pop3_journal_recover(struct pop3_state *s, uint64_t *adopted, struc
             char line[160];
             snprintf(line, sizeof line,
                      "* pop3: an interrupted run left %zu message(s) unrecorded; %u adopted "
-                     "from the Maildir, the rest will be downloaded again",
-                     r.n, r.adopted);
+                     "from the Maildir, the rest will be downloaded again (%u cut-short "
+                     "copies removed)",
+                     r.n, r.adopted, r.torn);
             s->env->trace(s->env->trace_arg, line);
         }
     }
@@ -717,7 +819,8 @@ static enum tern_rc plan(struct pop3_state *s, struct listing *l, size_t *nretr,
 
 struct item {
     size_t msg;
-    char *name;
+    char *name;     /* base name in tmp/, then new/ */
+    bool published; /* renamed into new/ */
     struct index_msg im;
 };
 
@@ -761,6 +864,9 @@ static enum tern_rc retr_sink(void *arg, const char *buf, size_t n)
 static void batch_free(struct xfer *x)
 {
     for (size_t i = 0; i < x->nbatch; i++) {
+        /* Not in new/ (the batch failed first): nothing refers to it. */
+        if (!x->batch[i].published && x->batch[i].name)
+            maildir_discard(x->s->md, x->batch[i].name);
         free(x->batch[i].name);
         index_msg_clear(&x->batch[i].im);
     }
@@ -768,17 +874,20 @@ static void batch_free(struct xfer *x)
     x->batch_bytes = 0;
 }
 
-/* Step 4 of the top comment. On failure nothing is recorded and the
- * journal stays, so the next run adopts the files. */
+/* Steps 3 and 4 of the top comment. On failure nothing is recorded and
+ * the journal stays, so the next run adopts the files already in new/. */
 static enum tern_rc batch_commit(struct xfer *x, bool queue_dele, struct tern_err *err)
 {
     struct pop3_state *s = x->s;
     struct index *ix = s->env->index;
     if (!x->nbatch)
         return TERN_OK;
-    enum tern_rc rc;
-    if ((rc = journal_sync(s, err)) || (rc = maildir_flush(s->md, err)) ||
-        (rc = index_begin(ix, err))) {
+    enum tern_rc rc = journal_sync(s, err);
+    for (size_t i = 0; i < x->nbatch && !rc; i++) {
+        rc = maildir_publish(s->md, x->batch[i].name, err);
+        x->batch[i].published = rc == TERN_OK;
+    }
+    if (rc || (rc = maildir_flush(s->md, err)) || (rc = index_begin(ix, err))) {
         batch_free(x);
         return rc;
     }
@@ -870,6 +979,7 @@ static enum tern_rc read_retr(struct xfer *x, struct tern_err *err)
     index_msg_init(&it->im);
     it->msg = ref;
     it->name = NULL;
+    it->published = false;
     it->im.size = size;
     if ((rc = fill_headers(&it->im, &x->hdr.b))) {
         maildir_delivery_abort(&x->d);
@@ -878,10 +988,15 @@ static enum tern_rc read_retr(struct xfer *x, struct tern_err *err)
         return tern_fail(err, rc, "out of memory");
     }
     tbuf_free(&x->hdr.b);
-    /* Announce the file in the journal before it appears in new/. */
-    if ((rc = journal_append(s, size, pop3_fp_final(&x->fp), uid_of(x->l, m), m->uid_len, err)) ||
-        (rc = maildir_delivery_commit(&x->d, &it->name, err))) {
-        maildir_delivery_abort(&x->d);
+    /* Finished in tmp/ and named in the journal; batch_commit renames it
+     * into new/ once the journal is durable. */
+    if ((rc = maildir_delivery_finish(&x->d, &it->name, err)) ||
+        (rc = journal_append(s, size, pop3_fp_final(&x->fp), uid_of(x->l, m), m->uid_len, it->name,
+                             err))) {
+        if (it->name)
+            maildir_discard(s->md, it->name);
+        free(it->name);
+        it->name = NULL;
         index_msg_clear(&it->im);
         return rc;
     }
@@ -1045,6 +1160,18 @@ enum tern_rc pop3_sync_run(struct pop3_state *s, struct acct_sync_stats *st, str
         goto out;
     }
     x->l = &l;
+    /* tmp/ files of an earlier fetch that was killed or lost power: with
+     * the account lock held no other fetch is writing there. */
+    unsigned cleaned = 0;
+    if ((rc = maildir_clean_tmp(s->md, &cleaned, err)))
+        goto out;
+    if (cleaned && s->env->trace) {
+        char line[120];
+        snprintf(line, sizeof line,
+                 "* pop3: removed %u file(s) an interrupted run left in the Maildir's tmp/",
+                 cleaned);
+        s->env->trace(s->env->trace_arg, line);
+    }
     uint64_t adopted = 0;
     if ((rc = pop3_journal_recover(s, &adopted, err)))
         goto out;

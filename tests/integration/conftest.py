@@ -13,6 +13,10 @@
               srv.port, srv.log_path, srv.connections(), srv.cleartext()
   tern_bin  path of the tern binary: $TERN_BIN, default build/tern
   genmail   the tests/lab/genmail.py module
+  (autouse) sanitizer_reports: every process a test starts writes any
+            ASan/LSan/UBSan report to a file of its own; a report fails the
+            test, whatever the test itself checks (a leak then never passes
+            as "exit status not 0").
 """
 
 import os
@@ -95,3 +99,27 @@ def tern_bin():
 @pytest.fixture(scope="session")
 def genmail():
     return genmailmod
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_reports(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("sanitizer"))
+    saved = {k: os.environ.get(k) for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    os.environ["ASAN_OPTIONS"] = "%s:log_path=%s/asan" % (
+        saved["ASAN_OPTIONS"] or "detect_leaks=1:abort_on_error=1", d)
+    os.environ["UBSAN_OPTIONS"] = "%s:log_path=%s/ubsan" % (
+        saved["UBSAN_OPTIONS"] or "print_stacktrace=1:halt_on_error=1", d)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    reports = sorted(os.listdir(d))
+    if reports:
+        text = "".join("== %s\n%s\n" % (n, open(os.path.join(d, n), errors="replace").read()[:4000])
+                       for n in reports)
+        pytest.fail("sanitizer report(s) from a process this test started:\n" + text,
+                    pytrace=False)

@@ -284,3 +284,42 @@ def parse_json(out):
     data = json.loads(out)
     assert isinstance(data, list)
     return data
+
+
+def report(request, text):
+    """Put a line into the suite's output. The suite runs pytest -q
+    without -s, so print() is captured and shown only for a failing test,
+    and run.sh keeps nothing but its console output: write the line past
+    the capture through pytest's terminal reporter (stderr when there is
+    none), and record it in the JUnit XML as a property too."""
+    request.node.user_properties.append(("coverage", text))
+    pm = request.config.pluginmanager
+    capman = pm.getplugin("capturemanager")
+    tr = pm.getplugin("terminalreporter")
+
+    def write():
+        if tr is not None:
+            tr.ensure_newline()
+            tr.write_line(text)
+        else:
+            sys.__stderr__.write(text + "\n")
+            sys.__stderr__.flush()
+
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            write()
+    else:
+        write()
+
+
+def maildir_host():
+    """This host's name as core/maildir puts it into file names."""
+    import socket
+    out = []
+    for b in socket.gethostname().encode() or b"localhost":
+        c = chr(b)
+        if c.isascii() and (c.isalnum() or c in ".-_"):
+            out.append(c)
+        else:
+            out.append("\\%03o" % b)
+    return "".join(out)

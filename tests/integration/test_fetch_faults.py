@@ -29,7 +29,7 @@ import pytest
 
 from pop3_helpers import (EX_OK, EX_PROTOCOL, EX_TEMPFAIL, Home, assert_exactly_once,
                           gen_messages, get_lab, lab_account, maildir_contents, maildir_files,
-                          new_user, server_messages)
+                          maildir_host, new_user, report, server_messages, tern_bin)
 
 FAULTS = ("mid_retr", "before_dot", "after_retr_ok", "at_dele", "before_quit", "after_quit")
 FAULT_RUNS = int(os.environ.get("TERN_FAULT_RUNS", "200"))
@@ -244,7 +244,7 @@ def fake_home(pop3fake, root, **extra):
     return home
 
 
-def test_fault_points(pop3fake, tmp_path):
+def test_fault_points(pop3fake, tmp_path, request):
     """FAULT_RUNS seeded runs, each: a small maildrop, 1-3 faulty fetches
     at random fault points, then one clean fetch; then the invariants."""
     covered = {p: 0 for p in FAULTS}
@@ -287,9 +287,12 @@ def test_fault_points(pop3fake, tmp_path):
         # clean error path.
         assert os.listdir(os.path.join(home.maildir("f"), "tmp")) == []
     secs = time.monotonic() - t0
-    print("\nfault runs: %d (%d fetches, %.1fs), eager-delete server in %d, no PIPELINING in "
-          "%d; armed per point: %s; fired per point: %s" % (
-              FAULT_RUNS, fetches, secs, eager_runs, nopipe_runs, covered, fired))
+    report(request, "fault runs: %d (%d fetches, %.1fs), fault points fired: %d of %d (%s); "
+           "eager-delete server in %d runs, no PIPELINING in %d; armed per point: %s; fired "
+           "per point: %s" % (FAULT_RUNS, fetches, secs, sum(1 for p in FAULTS if fired[p]),
+                              len(FAULTS), " ".join(FAULTS), eager_runs, nopipe_runs, covered,
+                              fired))
+    assert FAULT_RUNS >= 200 or "TERN_FAULT_RUNS" in os.environ, FAULT_RUNS
     assert all(fired[p] > 0 for p in FAULTS), fired
 
 
@@ -365,10 +368,11 @@ def test_lock_while_other_fetch_runs(pop3fake, tmp_path):
 
 def test_kill9_during_real_fetch(request, tmp_path):
     """kill -9 at random moments of a real fetch from Dovecot, then a clean
-    fetch: every message exactly once, byte-identical; server empty."""
+    fetch: every message exactly once, byte-identical; server empty; and no
+    file the killed runs left in tmp/ survives the clean run."""
     lab = get_lab(request)
     rnd = random.Random(4242)
-    killed_mid = adopted_runs = 0
+    killed_mid = adopted_runs = tmp_left = tmp_runs = 0
     t0 = time.monotonic()
     # How long a whole fetch of such a maildrop takes here, to pick kill
     # moments inside it.
@@ -394,15 +398,133 @@ def test_kill9_during_real_fetch(request, tmp_path):
             # commit was hit when a later run adopted files (the journal
             # path in core/pop3/sync.c).
             adopted_runs += b"adopted from the Maildir" in err and b" 0 adopted" not in err
+        tmpdir = os.path.join(home.maildir("k"), "tmp")
+        left = len(os.listdir(tmpdir)) if os.path.isdir(tmpdir) else 0
+        tmp_left += left
+        tmp_runs += left > 0
         r = home.run("fetch", "-q", debug=True)
         assert r.rc == EX_OK, (run, r)
         adopted_runs += "adopted from the Maildir" in r.err and " 0 adopted" not in r.err
         assert_exactly_once(maildir_contents(home.maildir("k")), msgs, what="kill run %d: " % run)
         assert server_messages(lab, user) == [], "kill run %d: server not empty" % run
-    print("\nkill -9 runs: %d (a full fetch takes %.2fs), kills that hit a running fetch: %d, "
-          "runs that adopted files a killed run left unrecorded: %d (%.1fs)" % (
-              KILL_RUNS, full, killed_mid, adopted_runs, time.monotonic() - t0))
+        # Only tern writes this Maildir: whatever the kills left in tmp/ is
+        # tern's, and the clean run removed it.
+        assert os.listdir(tmpdir) == [], "kill run %d: tmp/ leftovers %r" % (
+            run, os.listdir(tmpdir))
+        if left:
+            assert "left in the Maildir's tmp/" in r.err, (run, r)
+    report(request, "kill -9 runs: %d (a full fetch takes %.2fs), kills that hit a running "
+           "fetch: %d, runs that adopted files a killed run left unrecorded: %d, runs whose "
+           "tmp/ leftovers (%d files) the clean run removed: %d (%.1fs)" % (
+               KILL_RUNS, full, killed_mid, adopted_runs, tmp_left, tmp_runs,
+               time.monotonic() - t0))
     assert killed_mid >= KILL_RUNS // 2
+
+
+def fetch_rss(home, *args):
+    """Run tern; (rc, stdout, stderr, peak RSS in KiB). The peak is the
+    process's VmHWM, sampled until it exits: wait4's ru_maxrss would also
+    count the test process's memory that the child had before exec.
+    ASan's quarantine (freed blocks kept for up to 256 MB) is turned off:
+    it would grow with the bytes that pass through, not with what tern
+    holds."""
+    import subprocess
+    env = home.env()
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                           ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0").lstrip(":")
+    p = subprocess.Popen([tern_bin(), "-c", home.config] + list(args), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = [0]
+
+    def sample():
+        path = "/proc/%d/status" % p.pid
+        while True:
+            try:
+                with open(path) as f:
+                    st = f.read()
+            except OSError:
+                return
+            if "\nState:\tZ" in st:
+                return
+            for line in st.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]))
+            time.sleep(0.002)
+
+    th = threading.Thread(target=sample)
+    th.start()
+    out, err = p.communicate(timeout=120)
+    th.join()
+    return p.returncode, out.decode(), err.decode(), peak[0]
+
+
+def test_ten_megabyte_line_streams(pop3fake, tmp_path):
+    """A message with a single 10 MB line (and one of 5 MB that starts
+    with a dot, so it is dot-stuffed on the wire) is streamed to the
+    Maildir: stored byte-identical, deleted on the server, and tern's
+    memory does not grow with the line."""
+    small = gen_messages(82, 1, small=True, tag="rss")[0]
+    pop3fake.reset([(b"s0", small)])
+    home = fake_home(pop3fake, tmp_path / "small")
+    rc, out, err, base_rss = fetch_rss(home, "fetch", "-q")
+    assert rc == EX_OK and out == "" and err == "", (rc, out, err)
+    rnd = random.Random(83)
+    line = base64.b64encode(rnd.randbytes(15 << 19)).replace(b"/", b"-")  # 10 MiB
+    assert len(line) == 10 << 20 and b"\n" not in line
+    big = (b"From: a@example.test\nSubject: one long line\n\n" + line + b"\n." +
+           line[:5 << 20] + b"\nend\n")
+    pop3fake.reset([(b"big", big), (b"s1", small)])
+    home = fake_home(pop3fake, tmp_path / "big")
+    rc, out, err, rss = fetch_rss(home, "fetch", "-q")
+    assert rc == EX_OK and out == "" and err == "", (rc, out, err)
+    stored = maildir_contents(home.maildir("f"))
+    assert sorted(stored, key=len) == [small, big], [len(m) for m in stored]
+    with pop3fake.lock:
+        assert pop3fake.mail == []
+    # 15 MB of long lines held in memory would show; one 64 KiB slice
+    # and the 64 KiB write buffer do not.
+    assert 0 < base_rss and rss - base_rss < 4 * 1024, (base_rss, rss)
+
+
+def test_power_cut_leftovers(pop3fake, tmp_path):
+    """The state a power cut can leave: a file renamed into new/ whose
+    data never reached the disk (empty or cut short), named in the journal
+    but not in the ledger; tern's own tmp/ files from the dead run; another
+    program's tmp/ file. The next fetch removes the cut-short copy and
+    tern's tmp/ files, keeps the other program's, and stores each message
+    exactly once."""
+    msgs = gen_messages(84, 3, small=True, tag="power")
+    pop3fake.reset([(b"p%d" % i, m) for i, m in enumerate(msgs)])
+    home = fake_home(pop3fake, tmp_path)
+    data = home.data_dir("f")
+    md = home.maildir("f")
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(md, sub), mode=0o700, exist_ok=True)
+    os.chmod(os.path.dirname(data), 0o700)
+    os.chmod(data, 0o700)
+    host = maildir_host()
+    torn = "1700000000.2147483646_00000000000000aa.%s" % host
+    cut = "1700000000.2147483646_00000000000000ab.%s" % host
+    with open(os.path.join(md, "new", torn), "wb"):
+        pass  # empty: the rename survived, the data did not
+    with open(os.path.join(md, "new", cut), "wb") as f:
+        f.write(msgs[1][:len(msgs[1]) // 2])
+    with open(os.path.join(data, "pop3.journal"), "w") as f:
+        f.write("%d %016x p0 %s\n" % (len(msgs[0]), 0x1234, torn))
+        f.write("%d %016x p1 %s\n" % (len(msgs[1]), 0x5678, cut))
+    ours = ["1700000000.2147483646_00000000000000b%d.%s" % (i, host) for i in range(3)]
+    theirs = "1700000000.M1P2147483646.%s" % host
+    for n in ours + [theirs]:
+        with open(os.path.join(md, "tmp", n), "wb") as f:
+            f.write(b"partial")
+    r = home.run("fetch", "-q", debug=True)
+    assert r.rc == EX_OK, r
+    assert "(2 cut-short copies removed)" in r.err, r
+    assert "removed 3 file(s) an interrupted run left" in r.err, r
+    assert_exactly_once(maildir_contents(md), msgs)
+    assert os.listdir(os.path.join(md, "tmp")) == [theirs]
+    with pop3fake.lock:
+        assert pop3fake.mail == []
 
 
 def run_on_tty(home, *args):

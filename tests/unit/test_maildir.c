@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,6 +233,137 @@ static void test_abort_and_failures(void)
     CHECK_INT(count_dir(path, "tmp"), 0);
     CHECK_INT(count_dir(path, "new"), 0);
     signal(SIGXFSZ, SIG_DFL);
+    maildir_close(&md);
+}
+
+static void touch_at(const char *dir, const char *name, int64_t age_s)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, "partial", 7) == 7);
+    close(fd);
+    if (age_s) {
+        struct timespec ts[2] = {{time(NULL) - age_s, 0}, {time(NULL) - age_s, 0}};
+        CHECK_INT(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* Two-step commit (finish in tmp/, publish into new/, discard), and the
+ * removal of stale tmp/ files: tern's own from dead processes, anyone's
+ * after 36 hours; never another program's recent file, never a file of a
+ * live process. */
+static void test_finish_publish_and_clean_tmp(void)
+{
+    char path[512], tmpd[600];
+    snprintf(path, sizeof path, "%s/cleantmp", root);
+    snprintf(tmpd, sizeof tmpd, "%s/tmp", path);
+    struct maildir *md = NULL;
+    struct tern_err err = {0};
+    CHECK_INT(maildir_open(path, MAILDIR_SYNC_BATCH_FSYNC, &md, &err), TERN_OK);
+    if (!md)
+        return;
+    struct maildir_delivery *d = NULL;
+    char *name = NULL, *name2 = NULL;
+    CHECK_INT(maildir_delivery_begin(md, 0, &d, &err), TERN_OK);
+    CHECK_INT(maildir_delivery_write(d, "hello\n", 6, &err), TERN_OK);
+    CHECK_INT(maildir_delivery_finish(&d, &name, &err), TERN_OK);
+    CHECK(d == NULL && name != NULL);
+    CHECK_INT(count_dir(path, "tmp"), 1);
+    CHECK_INT(count_dir(path, "new"), 0);
+    /* A finished delivery of this very process is never stale. */
+    unsigned removed = 99;
+    CHECK_INT(maildir_clean_tmp(md, &removed, &err), TERN_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(maildir_publish(md, name, &err), TERN_OK);
+    CHECK_INT(count_dir(path, "tmp"), 0);
+    CHECK_INT(count_dir(path, "new"), 1);
+    CHECK_INT(maildir_flush(md, &err), TERN_OK);
+    char np[1024];
+    snprintf(np, sizeof np, "%s/new/%s", path, name ? name : "");
+    size_t len = 0;
+    const char *got = slurp(np, &len);
+    CHECK(got && len == 6 && !memcmp(got, "hello\n", 6));
+    CHECK_INT(maildir_delivery_begin(md, 0, &d, &err), TERN_OK);
+    CHECK_INT(maildir_delivery_finish(&d, &name2, &err), TERN_OK);
+    CHECK_INT(count_dir(path, "tmp"), 1);
+    maildir_discard(md, name2);
+    CHECK_INT(count_dir(path, "tmp"), 0);
+    struct tern_err e2 = {0};
+    CHECK_INT(maildir_publish(md, "../escape", &e2), TERN_EUSAGE);
+    /* Publishing never replaces a file in new/. */
+    touch_at(tmpd, name ? name : "x", 0);
+    struct tern_err e3 = {0};
+    CHECK_INT(maildir_publish(md, name, &e3), TERN_EIO);
+    got = slurp(np, &len);
+    CHECK(got && len == 6 && !memcmp(got, "hello\n", 6));
+    maildir_discard(md, name);
+    CHECK_INT(count_dir(path, "tmp"), 0);
+
+    /* This host's name as the module writes it: after "_<16 hex>.". */
+    const char *us = name ? strchr(name, '_') : NULL;
+    const char *host = us && strlen(us) > 18 ? us + 18 : "localhost";
+    char dead[400], other_host[400], foreign[400], foreign_old[400], upper[400], live[400],
+        adir[400], noname[400];
+    /* pid_max is at most 2^22: this pid never runs. */
+    snprintf(dead, sizeof dead, "1700000000.2147483646_0123456789abcdef.%s", host);
+    snprintf(other_host, sizeof other_host, "1700000000.2147483646_0123456789abcdef.elsewhere%s",
+             host);
+    snprintf(foreign, sizeof foreign, "1700000000.M123P2147483646.%s", host);
+    snprintf(foreign_old, sizeof foreign_old, "1600000000.M9P9.%s", host);
+    snprintf(upper, sizeof upper, "1700000000.2147483646_0123456789ABCDEF.%s", host);
+    snprintf(adir, sizeof adir, "1700000000.2147483645_0123456789abcdef.%s", host);
+    snprintf(noname, sizeof noname, "1700000000.2147483646_0123456789abcdef");
+    touch_at(tmpd, dead, 0);
+    touch_at(tmpd, other_host, 0);
+    touch_at(tmpd, foreign, 0);
+    touch_at(tmpd, foreign_old, 37 * 3600);
+    touch_at(tmpd, upper, 0);
+    touch_at(tmpd, noname, 0);
+    char dp[1024];
+    snprintf(dp, sizeof dp, "%s/%s", tmpd, adir);
+    CHECK_INT(mkdir(dp, 0700), 0);
+    /* A live tern process's file (a child that sleeps) stays until it
+     * dies. */
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    CHECK(child > 0);
+    snprintf(live, sizeof live, "1700000000.%ld_00000000000000ff.%s", (long)child, host);
+    touch_at(tmpd, live, 0);
+    CHECK_INT(maildir_clean_tmp(md, &removed, &err), TERN_OK);
+    CHECK_INT(removed, 2);
+    CHECK(!exists_in(tmpd, dead));
+    CHECK(!exists_in(tmpd, foreign_old));
+    CHECK(exists_in(tmpd, other_host));
+    CHECK(exists_in(tmpd, foreign));
+    CHECK(exists_in(tmpd, upper));
+    CHECK(exists_in(tmpd, noname));
+    CHECK(exists_in(tmpd, adir));
+    CHECK(exists_in(tmpd, live));
+    if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    CHECK_INT(maildir_clean_tmp(md, &removed, &err), TERN_OK);
+    CHECK_INT(removed, 1);
+    CHECK(!exists_in(tmpd, live));
+    CHECK_INT(count_dir(path, "tmp"), 5);
+    CHECK_INT(count_dir(path, "new"), 1);
+    free(name);
+    free(name2);
     maildir_close(&md);
 }
 
@@ -480,6 +613,7 @@ int main(void)
     test_open_and_deliver();
     test_crlf();
     test_abort_and_failures();
+    test_finish_publish_and_clean_tmp();
     test_unique_names();
     test_flags();
     test_sub_and_scan();
