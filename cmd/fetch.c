@@ -178,7 +178,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
 {
     const char **names = calloc((size_t)argc + 1, sizeof *names);
     size_t nnames = 0;
-    bool quiet = ctx->quiet, json = false;
+    bool quiet = ctx->quiet, json = false, bodies = false;
     if (!names)
         return cmd_exit_code(TERN_ENOMEM);
     for (int i = 1; i < argc; i++) {
@@ -195,6 +195,8 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
             quiet = true;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--bodies")) {
+            bodies = true;
         } else {
             free(names);
             return cmd_usage("fetch", "unknown argument '%s'", a);
@@ -233,6 +235,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
             .trace = ctx->debug ? cmd_trace : NULL,
             .progress = progress_cb,
             .progress_arg = &prog,
+            .fetch_bodies = bodies,
         };
         struct acct_sync_stats st = {0};
         struct tern_err err = {0};

@@ -43,16 +43,19 @@ static const struct cmd_def commands[] = {
      "Move messages to the Trash folder (the special-use \\Trash folder, else one named\n"
      "Trash). With --expunge, or for messages already in Trash, delete them for good\n"
      "(\\Deleted + UID EXPUNGE of just those messages). Offline, queued for the next fetch."},
-    {"fetch", cmd_fetch, "fetch [-a ACCOUNT]... [-q] [--json]",
+    {"fetch", cmd_fetch, "fetch [-a ACCOUNT]... [-q] [--json] [--bodies]",
      "Download new mail of every account (or of each -a ACCOUNT), one after another; a\n"
      "failing account does not stop the others. POP3 accounts: each message is stored in the\n"
      "account's Maildir and recorded before it is deleted from the server (keep = yes leaves\n"
-     "it there; keep_days = N deletes it N days after download). Prints one line per account\n"
-     "(\"work: 12 new, 12 deleted from server\"); -q prints only errors (on stderr); --json\n"
-     "prints an array of objects with the fields name, new, deleted, errors. An account that\n"
-     "another tern is fetching is skipped with a message. Exit status: the worst of the\n"
-     "accounts: 0 all fine, 75 temporary (network, server busy, account locked), 77\n"
-     "credentials refused, 78 configuration error; see tern(1)."},
+     "it there; keep_days = N deletes it N days after download). IMAP accounts: headers and\n"
+     "flags are synced; --bodies (or offline = yes) downloads the bodies too. Then each\n"
+     "account's outbox is sent where due (as tern queue --flush). Prints one line per account\n"
+     "(\"work: 12 new, 12 deleted from server, 1 queued sent\"); -q prints only errors (on\n"
+     "stderr); --json prints an array of objects with the fields name, new, deleted, sent\n"
+     "(accounts with smtp_host), errors. An account that another tern is fetching is skipped\n"
+     "with a message. Exit status: the worst of the accounts: 0 all fine, 75 temporary\n"
+     "(network, server busy, account locked), 77 credentials refused, 78 configuration\n"
+     "error; see tern(1)."},
     {"read", cmd_read,
      "read [-a ACCOUNT] ID [--json | --raw] [--no-mark] | read --file FILE|- [--json | --raw]",
      "Show one message: by its ID from tern list, or from a file (- reads stdin; no account\n"

@@ -128,7 +128,7 @@ _tern()
     attachments) opts="-a --account --file --save --json" ;;
     delete) opts="-a --account --expunge" ;;
     doctor) opts="-a --account --json --trust --yes --replace" ;;
-    fetch) opts="-a --account -q --quiet --json" ;;
+    fetch) opts="-a --account -q --quiet --json --bodies" ;;
     flag)
         opts="-a --account"
         if [[ $cur == [+-]* && $cur != -a* ]]; then

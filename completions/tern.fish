@@ -134,6 +134,7 @@ complete -c tern -n '__tern_using doctor' -s y -l yes -d 'write the pin without 
 complete -c tern -n '__tern_using doctor' -l replace -d 'replace a pin whose key changed'
 complete -c tern -n '__tern_using fetch' -s q -l quiet -d 'print only errors'
 complete -c tern -n '__tern_using fetch' -l json -d 'JSON output'
+complete -c tern -n '__tern_using fetch' -l bodies -d 'download IMAP bodies too'
 complete -c tern -n '__tern_using flag' -x -a '+seen -seen +flagged -flagged +answered -answered'
 complete -c tern -n '__tern_using folders' -l json -d 'JSON output'
 complete -c tern -n '__tern_using list' -s f -l folder -x -a '(__tern_folders)' -d folder

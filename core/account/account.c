@@ -146,6 +146,7 @@ enum tern_rc account_open(const struct tern_account *cfg, const struct acct_hook
         a->env.progress = hooks->progress;
         a->env.progress_arg = hooks->progress_arg;
         a->env.cancel = hooks->cancel;
+        a->env.fetch_bodies = hooks->fetch_bodies;
     }
     if ((rc = a->drv->open(&a->env, &a->state, err)))
         goto fail;

@@ -47,6 +47,7 @@ struct acct_hooks {
     /* nonzero: the running network operation ends with TERN_ECANCELED
      * (acct_env.cancel); NULL: no cancel. Must outlive the account. */
     const volatile sig_atomic_t *cancel;
+    bool fetch_bodies; /* tern fetch --bodies: also download the bodies (acct_env) */
 };
 
 struct account; /* an open account: lock held, index open, logged in */

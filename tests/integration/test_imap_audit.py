@@ -489,9 +489,6 @@ def test_local_line_ends_keep_data_parts(tmp_path, tern_bin):
 
 # ------------------------------------------------- fetch --bodies
 
-@pytest.mark.xfail(strict=True, reason="`tern fetch --bodies` is documented (tern.1) but not "
-                   "parsed by cmd/fetch.c nor passed through core/account (acct_hooks has no "
-                   "fetch_bodies); reported to the lead")
 def test_fetch_bodies_prefetches_without_seen(acct):
     acct.put([make_message(i, attach=(i == 0)) for i in range(4)])
     acct.fetch()
