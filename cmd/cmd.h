@@ -47,6 +47,9 @@ struct cmd_def {
 int cmd_load_config(struct cmd_ctx *ctx);
 /* Exit code for an error code (sysexits). */
 int cmd_exit_code(enum tern_rc rc);
+/* The worse of two exit codes when several accounts or messages fare
+ * differently: 0 < 75 < any other < 77 < 78. */
+int cmd_worse_exit(int a, int b);
 /* Print "tern: MESSAGE" for err on stderr (sanitised) and return its exit code. */
 int cmd_report(const struct tern_err *err);
 /* Print a usage error for the subcommand and return EX_USAGE. */

@@ -30,6 +30,25 @@ int cmd_exit_code(enum tern_rc rc)
     return EX_SOFTWARE;
 }
 
+/* Rank for combining outcomes: success, then "try later", then any other
+ * failure, then refused credentials, then a broken config (the user must
+ * act on the last two before anything can work). */
+static int severity(int ex)
+{
+    switch (ex) {
+    case EX_OK: return 0;
+    case EX_TEMPFAIL: return 1;
+    case EX_NOPERM: return 3;
+    case EX_CONFIG: return 4;
+    default: return 2;
+    }
+}
+
+int cmd_worse_exit(int a, int b)
+{
+    return severity(b) > severity(a) ? b : a;
+}
+
 /* Error text may quote server replies or file names: never let a control
  * byte through to the terminal. */
 static void put_safe(FILE *f, const char *s)

@@ -13,24 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Which exit code wins when accounts fail differently: a problem a human
- * must fix (config, credentials) outranks one that goes away by itself. */
-static int severity(int ex)
-{
-    switch (ex) {
-    case EX_OK:
-        return 0;
-    case EX_TEMPFAIL:
-        return 1;
-    case EX_NOPERM:
-        return 3;
-    case EX_CONFIG:
-        return 4;
-    default:
-        return 2;
-    }
-}
-
 struct progress {
     const char *name;
     bool enabled;
@@ -242,8 +224,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
         enum tern_rc rc = acct_fetch(acc, &hooks, &st, &err);
         progress_clear(&prog);
         int aex = cmd_exit_code(rc);
-        if (severity(aex) > severity(worst))
-            worst = aex;
+        worst = cmd_worse_exit(worst, aex);
         char msg[TERN_ERR_MSG_MAX + 64] = "";
         if (rc == TERN_ELOCKED)
             snprintf(msg, sizeof msg, "skipped: another tern is fetching this account");
@@ -255,8 +236,7 @@ int cmd_fetch(struct cmd_ctx *ctx, int argc, char **argv)
         tbuf_init(&ob.errs, FETCH_OUTBOX_ERRS_MAX);
         flush_outbox(ctx, acc, &ob);
         int oex = cmd_exit_code(ob.rc);
-        if (severity(oex) > severity(worst))
-            worst = oex;
+        worst = cmd_worse_exit(worst, oex);
         if (json) {
             if (i)
                 tbuf_putc(&js, ',');

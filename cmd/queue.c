@@ -104,11 +104,6 @@ struct flush_ctx {
     int worst;
 };
 
-static int severity(int ex)
-{
-    return ex == EX_OK ? 0 : ex == EX_TEMPFAIL ? 1 : 2;
-}
-
 static void on_event(void *arg, const struct outbox_event *ev)
 {
     struct flush_ctx *fc = arg;
@@ -131,8 +126,7 @@ static void on_event(void *arg, const struct outbox_event *ev)
         ex = EX_TEMPFAIL;
         break;
     }
-    if (severity(ex) > severity(fc->worst))
-        fc->worst = ex;
+    fc->worst = cmd_worse_exit(fc->worst, ex);
     if (f == stderr)
         fputs("tern: ", f);
     put_safe(f, fc->acct);
@@ -224,11 +218,9 @@ int cmd_queue(struct cmd_ctx *ctx, int argc, char **argv)
             if (rc) {
                 fprintf(stderr, "tern: %s: ", acc->name);
                 int e = cmd_report(&err);
-                if (severity(e) > severity(fc.worst))
-                    fc.worst = e;
+                fc.worst = cmd_worse_exit(fc.worst, e);
             }
-            if (severity(fc.worst) > severity(worst))
-                worst = fc.worst;
+            worst = cmd_worse_exit(worst, fc.worst);
             total += st.sent + st.queued + st.failed + st.skipped + st.copies;
             continue;
         }
@@ -236,8 +228,7 @@ int cmd_queue(struct cmd_ctx *ctx, int argc, char **argv)
         if (outbox_list(acc, &l, &err)) {
             fprintf(stderr, "tern: %s: ", acc->name);
             int e = cmd_report(&err);
-            if (severity(e) > severity(worst))
-                worst = e;
+            worst = cmd_worse_exit(worst, e);
             continue;
         }
         total += l.n;

@@ -45,24 +45,6 @@ static void args_free(struct send_args *a)
         free(all[i]->v);
 }
 
-/* Exit code priority when several messages fare differently. */
-static int severity(int ex)
-{
-    switch (ex) {
-    case EX_OK:
-        return 0;
-    case EX_TEMPFAIL:
-        return 1;
-    default:
-        return 2;
-    }
-}
-
-static int worse(int a, int b)
-{
-    return severity(b) > severity(a) ? b : a;
-}
-
 /* Long option with its value as the next word or after '='. Returns the
  * value (NULL: not this option), advancing *i. */
 static const char *optval(int argc, char **argv, int *i, const char *name, bool *missing)
@@ -466,7 +448,7 @@ static int send_main(struct cmd_ctx *ctx, int argc, char **argv, bool sendmail)
                     prepare_ready(ctx, &a, data.data ? data.data : "", data.len, &ps[i]);
                 tbuf_free(&data);
             }
-            worst = worse(worst, ps[i].ex);
+            worst = cmd_worse_exit(worst, ps[i].ex);
         }
     } else if (comp) {
         worst = prepare_compose(ctx, &a, &ps[0]);
@@ -519,11 +501,11 @@ static int send_main(struct cmd_ctx *ctx, int argc, char **argv, bool sendmail)
         enum tern_rc rc = outbox_submit(acc, items, k, &o, &err);
         for (size_t m = 0; m < k; m++) {
             int e = report_item(&items[m], ps[idx[m]].label, sendmail);
-            worst = worse(worst, e);
+            worst = cmd_worse_exit(worst, e);
             outbox_item_free(&items[m]);
         }
         if (rc && !k)
-            worst = worse(worst, cmd_report(&err));
+            worst = cmd_worse_exit(worst, cmd_report(&err));
     }
     free(items);
     free(idx);

@@ -5,15 +5,14 @@ For each client and each run: a fresh lab user gets N messages, the client
 downloads them over POP3S (certificate checked against the lab CA) into a
 Maildir and deletes them on the server; wall time and peak RSS come from
 /usr/bin/time -v. Every run is checked: N files in the Maildir, server
-empty. Median of RUNS runs per client. Optionally the same through a delay
-proxy (RTT_MS) with RTT_N messages.
+empty. Median of RUNS runs per client. Optionally (RTT_MS) the same with
+RTT_N messages, the lab and the clients inside a network namespace whose
+127.0.0.1 is RTT_MS away (bench/common/netns.py).
 """
 
-import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,10 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "bench", "common"))
 import lab as labmod  # noqa: E402
+from netns import DelayedNetns  # noqa: E402
+from results import write_section  # noqa: E402
 from pop3_helpers import gen_messages, new_user  # noqa: E402
 
 N = int(os.environ.get("N", "10000"))
@@ -34,15 +36,12 @@ TERN = os.environ.get("TERN_BIN") or os.path.join(TOP, "build", "tern")
 CLIENTS = os.environ.get("CLIENTS", "tern,fetchmail,getmail6,reference").split(",")
 
 
-NETNS = "ternpop3rtt"
-RELAY_HOST = "10.231.0.1"
-PREFIX = []  # ["ip", "netns", "exec", NETNS] for the RTT variant
 ALL_RUNS = []  # per client: every completed run's time, for the notes
 
 
 def timed(cmd, env=None, cwd=None):
     """Run under /usr/bin/time -v: (seconds, peak RSS KiB, CompletedProcess)."""
-    p = subprocess.run(PREFIX + ["/usr/bin/time", "-v"] + cmd, env=env, cwd=cwd,
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, cwd=cwd,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)",
                   p.stderr)
@@ -51,24 +50,12 @@ def timed(cmd, env=None, cwd=None):
     return secs, int(r.group(1)) if r else -1, p
 
 
-def lab_pin(lab):
-    """curl pin of the lab server key (TOFU mode: checks the key, not the name)."""
-    der = subprocess.run("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
-                         % lab.info["LAB_CERT_SERVER"], shell=True, stdout=subprocess.PIPE,
-                         check=True).stdout
-    import base64
-    import hashlib
-    return "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def run_client(name, lab, user, port, work, host="127.0.0.1"):
     md = os.path.join(work, "Maildir")
     env = dict(os.environ)
     if name == "tern":
         cfg = os.path.join(work, "config")
-        # Through the RTT relay the server is 10.231.0.1, a name its
-        # certificate does not carry: verify the key pin instead.
-        trust = ("ca_file = %s\n" % lab.ca) if host == "127.0.0.1" else ("pin = %s\n" % lab_pin(lab))
+        trust = "ca_file = %s\n" % lab.ca
         with open(cfg, "w") as f:
             f.write("[account b]\naddress = %s\nincoming = pop3\nhost = %s\nport = %d\n"
                     "tls = implicit\npassword = %s\n%smaildir = %s\n" % (
@@ -176,16 +163,6 @@ def table(results, n, total_bytes, title):
     return "\n".join(lines)
 
 
-def write_results(text):
-    path = os.path.join(TOP, "bench", "RESULTS.md")
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    m = re.search(r"^## POP3\n.*?(?=^## |\Z)", old, flags=re.S | re.M)
-    section = "## POP3\n\n" + text.strip() + "\n\n"
-    new = old[:m.start()] + section + old[m.end():] if m else old.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main():
     own = None
     if os.environ.get("TERN_LAB_DIR"):
@@ -219,46 +196,29 @@ def main():
                 bits.append("reference/tern = %.2f (stretch: >= 1)" % (t["reference"] / t["tern"]))
             out += ["Ratios: " + "; ".join(bits) + ".", ""]
         if RTT_MS:
-            global PREFIX
-            relay = os.path.join(TOP, "bench", "pop3", "rtt_relay.py")
-            rport = 9995
-            # Inside the namespace, "localhost" must not be the namespace's
-            # own loopback for the clients that verify that name.
-            os.makedirs("/etc/netns/%s" % NETNS, exist_ok=True)
-            rp = subprocess.Popen([sys.executable, relay, NETNS, str(RTT_MS // 2),
-                                   "%d:%d" % (rport, lab.pop3s_port)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True)
-            try:
-                if rp.stdout.readline().strip() != "ready":
-                    raise SystemExit("rtt relay did not start")
-                probe = subprocess.run(
-                    ["ip", "netns", "exec", NETNS, sys.executable, "-c",
-                     "import socket,time\nts=[]\nfor i in range(5):\n t=time.monotonic()\n"
-                     " socket.create_connection(('%s',%d)).close()\n ts.append(time.monotonic()-t)\n"
-                     "ts.sort(); print('%%.1f' %% (ts[2]*1000))" % (RELAY_HOST, rport)],
-                    stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
-                print("== %d ms RTT via TUN relay (TCP connect: %s ms), %d messages" % (
-                    RTT_MS, probe, RTT_N), flush=True)
-                PREFIX = ["ip", "netns", "exec", NETNS]
-                sub = msgs[:RTT_N]
-                res2, total2 = bench(lab, sub, lambda: rport, CLIENTS, 1, "rtt", host=RELAY_HOST)
-            finally:
-                PREFIX = []
-                rp.terminate()
-                rp.wait()
-            out += ["%d ms RTT: the clients run in a network namespace whose only route is a TUN "
-                    "device; bench/pop3/rtt_relay.py holds every IP packet %d ms in each direction "
-                    "(a TCP connect measured %s ms), %d messages, one run each. tern verifies the "
-                    "server key by pin here (the relay address is not in the certificate); the "
-                    "others check the CA chain with the name localhost:" % (
-                        RTT_MS, RTT_MS // 2, probe, RTT_N), "",
+            # a second lab, and every client, inside a namespace whose
+            # 127.0.0.1 is RTT_MS away (bench/common/netns.py)
+            with DelayedNetns(RTT_MS) as ns, ns.inside():
+                rlab = labmod.start()
+                try:
+                    print("== %d ms RTT via TUN relay (TCP connect: %.1f ms), %d messages" % (
+                        RTT_MS, ns.connect_ms, RTT_N), flush=True)
+                    res2, total2 = bench(rlab, msgs[:RTT_N], lambda: rlab.pop3s_port, CLIENTS, 1,
+                                         "rtt")
+                finally:
+                    rlab.stop(remove=True)
+            out += ["%d ms RTT: a second lab and every client inside a network namespace of "
+                    "the benchmark's own whose 127.0.0.0/8 is routed through a TUN device; "
+                    "bench/common/rtt_relay.py holds each packet %g ms and writes it back (a "
+                    "TCP connect there took %.1f ms), %d messages, one run each:" % (
+                        RTT_MS, RTT_MS / 2, ns.connect_ms, RTT_N), "",
                     table(res2, RTT_N, total2, "%d ms RTT, %d messages" % (RTT_MS, RTT_N)), ""]
         out += ["Completed runs (s): " + "; ".join(ALL_RUNS) + ". The machine is shared (other "
                 "benchmarks and builds ran at the same time): compare within one table.", ""]
         text = "\n".join(out)
         print(text)
         if os.environ.get("WRITE_RESULTS", "1") == "1":
-            write_results(text)
+            write_section("POP3", text)
     finally:
         if own:
             own.stop(remove=True)

@@ -6,7 +6,7 @@
 #
 #   sh bench/pop3/run.sh                 # N=10000 messages, RUNS=3
 #   N=2000 RUNS=1 sh bench/pop3/run.sh
-#   RTT_MS=50 RTT_N=500 sh bench/pop3/run.sh   # adds a delayed-relay variant
+#   RTT_MS=50 RTT_N=500 sh bench/pop3/run.sh   # adds a run in a 50 ms RTT namespace
 #
 # Environment: TERN_BIN (default build/tern), TERN_LAB_DIR (a running lab;
 # default: start one), CLIENTS (comma list), WRITE_RESULTS=0 to only print.

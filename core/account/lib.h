@@ -5,6 +5,7 @@
  * where a driver lacks an operation they test `caps`.
  * Owner: the POP3 engineer.
  *
+ *   private.h  internals shared by the files here: the account lock
  *   account.c  driver choice, open/close (data dir 0700, per-account lock,
  *              index, secret, driver), sync dispatch
  *   fetch.c    the `tern fetch` flow for one account (lock, sync, log)

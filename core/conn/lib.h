@@ -139,6 +139,11 @@ void conn_trace_line(struct conn *c, bool outgoing, const char *line, size_t n);
  * longer line is TERN_EPROTO. The connection closing mid-line (or before
  * it) is TERN_ECONN. Never traced. */
 enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struct tern_err *err);
+/* The same, for data with no line ceiling (a POP3 message line may be 10
+ * MB): a longer line comes max bytes at a time with *partial set, the next
+ * call going on with the rest. */
+enum tern_rc conn_read_line_part(struct conn *c, struct tbuf *line, size_t max, bool *partial,
+                                 struct tern_err *err);
 /* Read exactly n bytes, handing them to sink in pieces (for IMAP literals
  * and bodies streamed to files; sink NULL discards); sink returning non-OK
  * stops with that code (the sink fills err itself if it wants text). */

@@ -297,25 +297,36 @@ static enum tern_rc fill(struct conn *c, struct tern_err *err)
     }
 }
 
-enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struct tern_err *err)
+/* conn_read_line, or with partial: a line longer than max is handed out
+ * max bytes at a time (*partial true) instead of being refused. */
+static enum tern_rc read_line(struct conn *c, struct tbuf *line, size_t max, bool *partial,
+                              struct tern_err *err)
 {
     if (max == 0)
         max = CONN_LINE_MAX;
     tbuf_reset(line);
     progress_reset(c);
+    if (partial)
+        *partial = false;
     for (;;) {
         if (c->rpos < c->rlen) {
             const char *start = c->rbuf + c->rpos;
             size_t avail = c->rlen - c->rpos;
             const char *nl = memchr(start, '\n', avail);
             size_t take = nl ? (size_t)(nl - start) + 1 : avail;
-            enum tern_rc rc = line->len + take > max ? TERN_EPROTO : tbuf_append(line, start, take);
-            if (rc == TERN_EPROTO)
+            bool cut = line->len + take > max;
+            if (cut && !partial)
                 return tern_fail(err, TERN_EPROTO, "%s sent a line longer than %zu bytes",
                                  c->ctx->peer, line->max && line->max < max ? line->max : max);
-            if (rc != TERN_OK)
-                return tern_fail(err, rc, "out of memory");
+            if (cut)
+                take = max - line->len;
+            if (tbuf_append(line, start, take) != TERN_OK)
+                return tern_fail(err, TERN_ENOMEM, "out of memory");
             c->rpos += take;
+            if (cut) {
+                *partial = true;
+                return TERN_OK;
+            }
             if (nl)
                 return TERN_OK;
         }
@@ -326,6 +337,17 @@ enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struc
         if (rc != TERN_OK)
             return rc;
     }
+}
+
+enum tern_rc conn_read_line(struct conn *c, struct tbuf *line, size_t max, struct tern_err *err)
+{
+    return read_line(c, line, max, NULL, err);
+}
+
+enum tern_rc conn_read_line_part(struct conn *c, struct tbuf *line, size_t max, bool *partial,
+                                 struct tern_err *err)
+{
+    return read_line(c, line, max, partial, err);
 }
 
 enum tern_rc conn_read_exact(struct conn *c, uint64_t n, conn_sink_fn *sink, void *arg,

@@ -19,20 +19,14 @@ static enum tern_rc conn_tr_send(void *arg, const char *buf, size_t n, struct te
  * its own ceilings for status and listing lines, and streams message data
  * with none per line). So a line longer than POP3_RECV_SLICE — a message
  * may legally carry a 10 MB line — is handed out in slices: memory stays
- * at one slice whatever the line length. conn_read_line reports such a
- * line as TERN_EPROTO with the bytes it consumed in s->line and the rest
- * still unread (see stream.c), so the next call continues the line. */
-_Static_assert(POP3_RECV_SLICE > CONN_RBUF_SIZE,
-               "a refused long line must have consumed bytes to hand out");
+ * at one slice whatever the line length. */
 static enum tern_rc conn_tr_recv(void *arg, const char **data, size_t *len, struct tern_err *err)
 {
     struct pop3_state *s = arg;
-    struct tern_err lerr = {0};
-    enum tern_rc rc = conn_read_line(s->conn, &s->line, POP3_RECV_SLICE, &lerr);
-    if (rc == TERN_EPROTO && s->line.len > 0)
-        rc = TERN_OK; /* a slice of a long line */
+    bool partial;
+    enum tern_rc rc = conn_read_line_part(s->conn, &s->line, POP3_RECV_SLICE, &partial, err);
     if (rc)
-        return tern_fail(err, rc, "%s", lerr.msg);
+        return rc;
     *data = s->line.data;
     *len = s->line.len;
     return TERN_OK;
