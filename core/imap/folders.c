@@ -76,7 +76,7 @@ static bool name_of(const struct imap_resp *r, uint32_t t, const char **s, size_
 static enum tern_rc status_items(const struct imap_resp *r, uint32_t l,
                                  struct imap_folder_status *st, struct tern_err *err)
 {
-    static const char *const u32_items[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"};
+    static const char *const u32_items[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY"};
     unsigned got = 0; /* bits: MESSAGES, UIDNEXT, UIDVALIDITY */
     for (uint32_t c = imap_child(r, l); c != IMAP_NONE;) {
         uint32_t v = imap_next(r, l, c);
@@ -93,12 +93,9 @@ static enum tern_rc status_items(const struct imap_resp *r, uint32_t l,
                 st->messages = (uint32_t)x;
             else if (i == 1)
                 st->uidnext = (uint32_t)x;
-            else if (i == 2)
-                st->uidvalidity = (uint32_t)x;
             else
-                st->unseen = (uint32_t)x;
-            if (i < 3)
-                got |= 1u << i;
+                st->uidvalidity = (uint32_t)x;
+            got |= 1u << i;
         }
         if (imap_eq(r, c, "HIGHESTMODSEQ")) {
             if (!imap_num(r, v, UINT64_MAX / 2, &x))
@@ -298,8 +295,8 @@ enum tern_rc imap_list_folders(struct imap_drv *d, bool enable, struct imap_list
         const char *stat = "";
         if (out && (s->caps & CAP_LIST_STATUS))
             stat = (s->caps & CAP_CONDSTORE)
-                       ? " STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"
-                       : " STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)";
+                       ? " STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+                       : " STATUS (MESSAGES UIDNEXT UIDVALIDITY)";
         rc = imap_cmd(s, &tag, err, "LIST \"\" \"*\" RETURN (SUBSCRIBED%s%s)", su, stat);
     } else if (!rc) {
         rc = imap_cmd(s, NULL, err, "LIST \"\" \"*\"");

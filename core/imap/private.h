@@ -147,7 +147,7 @@ void imap_drv_drop(struct imap_drv *d);
 struct imap_folder_status {
     int64_t folder_id;
     bool have;
-    uint32_t messages, uidnext, uidvalidity, unseen;
+    uint32_t messages, uidnext, uidvalidity;
     uint64_t highestmodseq;
 };
 struct imap_listing {

@@ -275,6 +275,9 @@ static void test_data(void)
 
 #define MSG "Subject: hi\r\n\r\nhello\r\n.dot\r\n"
 #define MSG_WIRE "Subject: hi\r\n\r\nhello\r\n..dot\r\n.\r\n"
+/* with commands behind the data, its terminator is written with them */
+#define MSG_HEAD "Subject: hi\r\n\r\nhello\r\n..dot"
+#define MSG_END "\r\n.\r\n"
 
 /* Pipelined: one group per message, and message 2's envelope rides behind
  * message 1's data; QUIT behind the last. */
@@ -295,10 +298,10 @@ static void test_pipelined_batch(void)
     CHECK_INT(smtp_send_batch(s, 2, &ops, true, NULL), TERN_OK);
     CHECK_STR(sc.log.data, ">MAIL FROM:<alice@example.org> SIZE=32\r\nRCPT TO:<bob@example.org>\r\n"
                            "DATA\r\n<<<"
-                           ">" MSG_WIRE ">MAIL FROM:<alice@example.org> SIZE=32\r\n"
+                           ">" MSG_HEAD ">" MSG_END "MAIL FROM:<alice@example.org> SIZE=32\r\n"
                            "RCPT TO:<bob@example.org>\r\nDATA\r\n<"
                            "<<<"
-                           ">" MSG_WIRE ">QUIT\r\n<<");
+                           ">" MSG_HEAD ">" MSG_END "QUIT\r\n<<");
     CHECK_INT(b.ndone, 2);
     CHECK_INT(b.rc[0], TERN_OK);
     CHECK_INT(b.rc[1], TERN_OK);
@@ -332,7 +335,7 @@ static void test_pipelined_default(void)
     CHECK_STR(sc.log.data, ">MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
                            "<<<>" MSG_WIRE "<"
                            ">MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
-                           "<<<>" MSG_WIRE ">QUIT\r\n<<");
+                           "<<<>" MSG_HEAD ">" MSG_END "QUIT\r\n<<");
     CHECK_INT(b.rc[0], TERN_OK);
     CHECK_INT(b.rc[1], TERN_OK);
     CHECK_INT(b.loaded_before_done[0], 1);
