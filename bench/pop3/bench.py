@@ -30,7 +30,7 @@ from pop3_helpers import gen_messages, new_user  # noqa: E402
 
 N = int(os.environ.get("N", "10000"))
 RUNS = int(os.environ.get("RUNS", "3"))
-RTT_MS = int(os.environ.get("RTT_MS", "0"))
+RTT_MS = int(os.environ.get("RTT_MS", "50"))
 RTT_N = int(os.environ.get("RTT_N", "500"))
 TERN = os.environ.get("TERN_BIN") or os.path.join(TOP, "build", "tern")
 CLIENTS = os.environ.get("CLIENTS", "tern,fetchmail,getmail6,reference").split(",")

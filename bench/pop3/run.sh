@@ -4,9 +4,9 @@
 # pipelined python client (the floor), all over POP3S from the lab's
 # Dovecot. Writes the "POP3" section of bench/RESULTS.md.
 #
-#   sh bench/pop3/run.sh                 # N=10000 messages, RUNS=3
-#   N=2000 RUNS=1 sh bench/pop3/run.sh
-#   RTT_MS=50 RTT_N=500 sh bench/pop3/run.sh   # adds a run in a 50 ms RTT namespace
+#   sh bench/pop3/run.sh                 # N=10000 messages, RUNS=3, then
+#                                        # RTT_N=500 at RTT_MS=50 (0 skips)
+#   N=2000 RUNS=1 RTT_MS=0 sh bench/pop3/run.sh
 #
 # Environment: TERN_BIN (default build/tern), TERN_LAB_DIR (a running lab;
 # default: start one), CLIENTS (comma list), WRITE_RESULTS=0 to only print.
