@@ -9,7 +9,8 @@
 #   N=2000 RUNS=1 RTT_MS=0 sh bench/pop3/run.sh
 #
 # Environment: TERN_BIN (default build/tern), TERN_LAB_DIR (a running lab;
-# default: start one), CLIENTS (comma list), WRITE_RESULTS=0 to only print.
+# default: start one), CLIENTS (comma list), SETTLE_S (idle seconds after
+# each run, 15), WRITE_RESULTS=0 to only print.
 # Needs root (apt-get, the lab).
 set -eu
 cd "$(dirname "$0")/../.."
